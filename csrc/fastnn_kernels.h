@@ -1,0 +1,96 @@
+/* fastnn's hand-written C kernels.
+ *
+ * Plain loops over C-contiguous (row-major) buffers.  The kernels know nothing
+ * of Python: they take raw pointers and sizes, allocate nothing, never print,
+ * and are safe to call without the GIL.  Matrix products are not here: they go
+ * through BLAS (fastnn/_kernels/_blas.pyx).
+ *
+ * Axis names in arguments: b = sample in the batch, i = input unit,
+ * o = output unit, k = class.  So z_bo is a (n_b x n_o) row-major matrix.
+ *
+ * Every kernel exists twice, with the suffix _f32 (float) and _f64 (double);
+ * both are generated from kernels_template.h.
+ */
+#ifndef FASTNN_KERNELS_H
+#define FASTNN_KERNELS_H
+
+#include <stddef.h>
+
+typedef ptrdiff_t fnn_int;          /* sizes and indices (same width as numpy.intp) */
+
+/* Activation codes, shared with fastnn/_kernels/_ckernels.pxd. */
+enum {
+    FNN_LINEAR = 0,
+    FNN_STEP = 1,                   /* Heaviside: 1 if z >= 0 else 0; derivative 0     */
+    FNN_SIGMOID = 2,                /* 1 / (1 + e^-z);               g' = a (1 - a)    */
+    FNN_HARD_SIGMOID = 3,           /* max(0, min(1, (z + 1) / 2));  g' = 1/2 on (-1,1) */
+    FNN_TANH = 4,                   /* tanh z;                        g' = 1 - a^2     */
+    FNN_RELU = 5,                   /* max(0, z);                     g' = [z > 0]     */
+    FNN_SOFTMAX = 6                 /* e^z_k / sum_j e^z_j, row-wise (max-subtracted)  */
+};
+
+/* Status codes returned by kernels that can fail. */
+enum {
+    FNN_OK = 0,
+    FNN_BAD_ACTIVATION = 1,         /* unknown activation code, or softmax where it has no elementwise form */
+    FNN_BAD_LABEL = 2               /* an integer class label outside [0, n_k) */
+};
+
+#define FNN_DECLARE_KERNELS(real, sfx)                                                          \
+    /* a := g(z + b) row-wise; z is updated in place to z + b (b may be NULL) */               \
+    int fnn_bias_activation_##sfx(int act, const real *b_o, real *z_bo, real *a_bo,            \
+                                  fnn_int n_b, fnn_int n_o);                                   \
+    /* out := g'(z), elementwise (every activation but softmax) */                             \
+    int fnn_activation_derivative_##sfx(int act, const real *z, const real *a, real *out,      \
+                                        fnn_int n);                                            \
+    /* delta := dA * g'(z); softmax: delta := a * (dA - sum_k dA_k a_k). delta may be dA. */   \
+    int fnn_activation_backward_##sfx(int act, const real *z_bo, const real *a_bo,             \
+                                      const real *da_bo, real *delta_bo, fnn_int n_b,          \
+                                      fnn_int n_o);                                            \
+    /* db_o := sum_b delta_bo */                                                               \
+    void fnn_column_sums_##sfx(const real *delta_bo, real *db_o, fnn_int n_b, fnn_int n_o);    \
+    /* p := softmax(z); E_b = -sum_k y_bk log p_bk;  delta := scale w_b (p - y).               \
+       Labels either as class ids (label_b) or as rows (y_bk); returns sum_b w_b E_b. */       \
+    int fnn_softmax_cross_entropy_##sfx(const real *z_bk, const fnn_int *label_b,              \
+                                        const real *y_bk, const real *w_b, fnn_int n_b,        \
+                                        fnn_int n_k, double scale, real *p_bk,                 \
+                                        real *delta_bk, double *loss_sum);                     \
+    /* p := softmax(z); E_b = -sum_k y_bk alpha_k (1 - p_bk)^gamma log p_bk;                  \
+       delta := scale w_b dE_b/dz (exact gradient). alpha_k may be NULL (alpha = 1). */        \
+    int fnn_focal_cross_entropy_##sfx(const real *z_bk, const fnn_int *label_b,                \
+                                      const real *y_bk, const real *w_b, const real *alpha_k,  \
+                                      double gamma, fnn_int n_b, fnn_int n_k, double scale,    \
+                                      real *p_bk, real *delta_bk, double *loss_sum);           \
+    /* a := sigmoid(z); E_b = mean_k [max(z,0) - z y + log(1 + e^-|z|)];                       \
+       delta := scale w_b (a - y) / n_k */                                                     \
+    void fnn_sigmoid_binary_cross_entropy_##sfx(const real *z_bk, const real *y_bk,            \
+                                                const real *w_b, fnn_int n_b, fnn_int n_k,     \
+                                                double scale, real *a_bk, real *delta_bk,      \
+                                                double *loss_sum);                             \
+    /* E_b = -mean_k [y log a + (1-y) log(1-a)], a clipped to [1e-7, 1-1e-7];                  \
+       dA := scale w_b (a - y) / (a (1 - a) n_k), 0 where a was clipped */                     \
+    void fnn_binary_cross_entropy_##sfx(const real *a_bk, const real *y_bk, const real *w_b,  \
+                                        fnn_int n_b, fnn_int n_k, double scale, real *da_bk,   \
+                                        double *loss_sum);                                     \
+    /* E_b = mean_k (a - y)^2;  dA := scale w_b 2 (a - y) / n_k */                             \
+    void fnn_mean_squared_error_##sfx(const real *a_bk, const real *y_bk, const real *w_b,    \
+                                      fnn_int n_b, fnn_int n_k, double scale, real *da_bk,     \
+                                      double *loss_sum);                                       \
+    /* v := mu v - lr g;  w := w + v  (Nesterov: w := w + mu v - lr g) */                      \
+    void fnn_sgd_momentum_##sfx(real *w, const real *g, real *v, fnn_int n, double lr,         \
+                                double mu, int nesterov);                                      \
+    /* dst_b := src_{index_b}, whole rows of n_cols */                                         \
+    void fnn_gather_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,           \
+                               fnn_int n_cols, real *dst);                                     \
+    /* number of rows whose first argmax equals label_b (or the argmax of y_bk) */             \
+    fnn_int fnn_count_argmax_matches_##sfx(const real *p_bk, const fnn_int *label_b,           \
+                                           const real *y_bk, fnn_int n_b, fnn_int n_k);        \
+    /* number of entries with [a > 1/2] == [y > 1/2] */                                        \
+    fnn_int fnn_count_threshold_matches_##sfx(const real *a, const real *y, fnn_int n);
+
+FNN_DECLARE_KERNELS(float, f32)
+FNN_DECLARE_KERNELS(double, f64)
+
+#undef FNN_DECLARE_KERNELS
+
+#endif /* FASTNN_KERNELS_H */

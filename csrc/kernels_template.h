@@ -1,0 +1,411 @@
+/* Kernel bodies, written once for a real type REAL.  Included by kernels.c with
+ * REAL = float and REAL = double; FN(name) appends the _f32/_f64 suffix and
+ * EXP/LOG/LOG1P/TANH/POW pick the math function of the matching precision.
+ * Row-major buffers throughout: element (b, o) of an (n_b x n_o) matrix is x[b * n_o + o].
+ */
+
+/* ------------------------------------------------------------------ */
+/* Activations                                                        */
+/* ------------------------------------------------------------------ */
+
+/* sigmoid(z) = 1 / (1 + e^-z), evaluated without overflow for either sign of z */
+static inline REAL FN(sigmoid)(REAL z)
+{
+    if (z >= 0) {
+        return 1 / (1 + EXP(-z));
+    }
+    REAL e = EXP(z);
+    return e / (1 + e);
+}
+
+/* softmax of one row: a_k = e^(z_k - m) / sum_j e^(z_j - m), m = max_j z_j */
+static void FN(softmax_row)(const REAL *z, REAL *a, fnn_int n)
+{
+    REAL m = z[0];
+    for (fnn_int k = 1; k < n; k++) {
+        if (z[k] > m) m = z[k];
+    }
+    REAL s = 0;
+    for (fnn_int k = 0; k < n; k++) {
+        a[k] = EXP(z[k] - m);
+        s += a[k];
+    }
+    REAL inv = 1 / s;
+    for (fnn_int k = 0; k < n; k++) a[k] *= inv;
+}
+
+int FN(bias_activation)(int act, const REAL *b_o, REAL *z_bo, REAL *a_bo, fnn_int n_b, fnn_int n_o)
+{
+    if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    for (fnn_int b = 0; b < n_b; b++) {
+        REAL *z = z_bo + b * n_o;
+        REAL *a = a_bo + b * n_o;
+        if (b_o != NULL) {
+            for (fnn_int o = 0; o < n_o; o++) z[o] += b_o[o];
+        }
+        switch (act) {
+        case FNN_LINEAR:
+            if (a != z) memcpy(a, z, (size_t)n_o * sizeof(REAL));
+            break;
+        case FNN_STEP:          /* g(z) = 1 if z >= 0 else 0 */
+            for (fnn_int o = 0; o < n_o; o++) a[o] = z[o] >= 0 ? 1 : (z[o] < 0 ? 0 : z[o]);
+            break;
+        case FNN_SIGMOID:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(sigmoid)(z[o]);
+            break;
+        case FNN_HARD_SIGMOID:  /* g(z) = max(0, min(1, (z + 1) / 2)) */
+            for (fnn_int o = 0; o < n_o; o++) {
+                REAL h = (z[o] + 1) / 2;
+                a[o] = h > 1 ? 1 : (h < 0 ? 0 : h);
+            }
+            break;
+        case FNN_TANH:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = TANH(z[o]);
+            break;
+        case FNN_RELU:          /* g(z) = max(0, z); NaN stays NaN */
+            for (fnn_int o = 0; o < n_o; o++) a[o] = z[o] < 0 ? 0 : z[o];
+            break;
+        case FNN_SOFTMAX:
+            if (n_o > 0) FN(softmax_row)(z, a, n_o);
+            break;
+        }
+    }
+    return FNN_OK;
+}
+
+/* g'(z) for one element, written with the output a = g(z) where that is cheaper */
+static inline REAL FN(derivative)(int act, REAL z, REAL a)
+{
+    switch (act) {
+    case FNN_LINEAR: return 1;
+    case FNN_SIGMOID: return a * (1 - a);
+    case FNN_HARD_SIGMOID: return (z > -1 && z < 1) ? (REAL)0.5 : 0;
+    case FNN_TANH: return 1 - a * a;
+    case FNN_RELU: return z > 0 ? 1 : 0;
+    default: return 0;  /* step: flat everywhere (the perceptron cannot backpropagate) */
+    }
+}
+
+int FN(activation_derivative)(int act, const REAL *z, const REAL *a, REAL *out, fnn_int n)
+{
+    if (act < FNN_LINEAR || act >= FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    for (fnn_int i = 0; i < n; i++) out[i] = FN(derivative)(act, z[i], a[i]);
+    return FNN_OK;
+}
+
+int FN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const REAL *da_bo,
+                            REAL *delta_bo, fnn_int n_b, fnn_int n_o)
+{
+    if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    fnn_int n = n_b * n_o;
+    switch (act) {
+    case FNN_LINEAR:
+        if (delta_bo != da_bo) memcpy(delta_bo, da_bo, (size_t)n * sizeof(REAL));
+        break;
+    case FNN_STEP:
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = 0 * da_bo[i];
+        break;
+    case FNN_RELU:  /* delta = dA where z > 0, else 0 */
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = z_bo[i] > 0 ? da_bo[i] : 0 * da_bo[i];
+        break;
+    case FNN_SIGMOID:
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * a_bo[i] * (1 - a_bo[i]);
+        break;
+    case FNN_TANH:
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * (1 - a_bo[i] * a_bo[i]);
+        break;
+    case FNN_HARD_SIGMOID:
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * FN(derivative)(act, z_bo[i], a_bo[i]);
+        break;
+    case FNN_SOFTMAX:  /* Jacobian-vector product: delta_k = a_k (dA_k - sum_j dA_j a_j) */
+        for (fnn_int b = 0; b < n_b; b++) {
+            const REAL *a = a_bo + b * n_o, *da = da_bo + b * n_o;
+            REAL *d = delta_bo + b * n_o;
+            REAL dot = 0;
+            for (fnn_int o = 0; o < n_o; o++) dot += da[o] * a[o];
+            for (fnn_int o = 0; o < n_o; o++) d[o] = a[o] * (da[o] - dot);
+        }
+        break;
+    }
+    return FNN_OK;
+}
+
+void FN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_b, fnn_int n_o)
+{
+    for (fnn_int o = 0; o < n_o; o++) db_o[o] = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *d = delta_bo + b * n_o;
+        for (fnn_int o = 0; o < n_o; o++) db_o[o] += d[o];
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Losses                                                             */
+/* ------------------------------------------------------------------ */
+
+/* One row of logits: writes e_k = e^(z_k - m) into p (m = max z) and returns s = sum_k e_k. */
+static double FN(exp_shifted_row)(const REAL *z, REAL *p, fnn_int n_k, REAL *max_out)
+{
+    REAL m = z[0];
+    for (fnn_int k = 1; k < n_k; k++) {
+        if (z[k] > m) m = z[k];
+    }
+    double s = 0;
+    for (fnn_int k = 0; k < n_k; k++) {
+        p[k] = EXP(z[k] - m);
+        s += p[k];
+    }
+    *max_out = m;
+    return s;
+}
+
+/* log p_c and 1 - p_c for one class of a row whose shifted exponentials e_k are in e.
+ * 1 - p_c is summed over the other classes rather than subtracted from 1, and when c
+ * holds the maximum, log p_c = -log1p(sum_{j != c} e_j): both keep full precision when
+ * p_c is close to 1, where focal loss lives. */
+static void FN(class_log_prob)(const REAL *z, const REAL *e, fnn_int n_k, fnn_int c, REAL m,
+                               double s, double *log_p, double *one_minus_p)
+{
+    double others = 0;
+    for (fnn_int j = 0; j < n_k; j++) {
+        if (j != c) others += e[j];
+    }
+    if (z[c] == m) {
+        *log_p = -log1p(others);
+    } else {
+        *log_p = (double)(z[c] - m) - log(s);
+    }
+    *one_minus_p = others / s;
+}
+
+int FN(softmax_cross_entropy)(const REAL *z_bk, const fnn_int *label_b, const REAL *y_bk,
+                              const REAL *w_b, fnn_int n_b, fnn_int n_k, double scale,
+                              REAL *p_bk, REAL *delta_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *z = z_bk + b * n_k;
+        REAL *p = p_bk + b * n_k;
+        REAL m;
+        double s = FN(exp_shifted_row)(z, p, n_k, &m);
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double loss_b;
+        if (label_b != NULL) {
+            fnn_int c = label_b[b];
+            if (c < 0 || c >= n_k) return FNN_BAD_LABEL;
+            double log_p, q;
+            FN(class_log_prob)(z, p, n_k, c, m, s, &log_p, &q);
+            loss_b = -log_p;                        /* E = -log p_c */
+        } else {
+            double log_s = log(s);                  /* E = -sum_k y_k (z_k - m - log s) */
+            loss_b = 0;
+            for (fnn_int k = 0; k < n_k; k++) {
+                if (y_bk[b * n_k + k] != 0) loss_b -= y_bk[b * n_k + k] * ((double)(z[k] - m) - log_s);
+            }
+        }
+        total += w * loss_b;
+        REAL inv = (REAL)(1.0 / s);
+        for (fnn_int k = 0; k < n_k; k++) p[k] *= inv;
+        if (delta_bk != NULL) {                     /* dE/dz = p * sum(y) - y */
+            REAL *d = delta_bk + b * n_k;
+            REAL ws = (REAL)(w * scale);
+            if (label_b != NULL) {
+                for (fnn_int k = 0; k < n_k; k++) d[k] = ws * p[k];
+                d[label_b[b]] -= ws;
+            } else {
+                const REAL *y = y_bk + b * n_k;
+                REAL ysum = 0;
+                for (fnn_int k = 0; k < n_k; k++) ysum += y[k];
+                for (fnn_int k = 0; k < n_k; k++) d[k] = ws * (ysum * p[k] - y[k]);
+            }
+        }
+    }
+    *loss_sum = total;
+    return FNN_OK;
+}
+
+/* Focal term of one class c with weight alpha: E_c = -alpha q^gamma log p_c, q = 1 - p_c.
+ * dE_c/dz_j = F (p_j - [j == c]) with F = alpha q^gamma (1 - gamma p_c log(p_c) / q);
+ * log(p_c) / q -> -1 as q -> 0. Returns E_c and writes F. */
+static double FN(focal_term)(double log_p, double q, double alpha, double gamma, double *F)
+{
+    double q_gamma = pow(q, gamma);                     /* 0^0 = 1: gamma = 0 is cross-entropy */
+    double p = exp(log_p);
+    double ratio = q > 0 ? log_p / q : -1.0;
+    *F = alpha * q_gamma * (1.0 - gamma * p * ratio);
+    return -alpha * q_gamma * log_p;
+}
+
+int FN(focal_cross_entropy)(const REAL *z_bk, const fnn_int *label_b, const REAL *y_bk,
+                            const REAL *w_b, const REAL *alpha_k, double gamma, fnn_int n_b,
+                            fnn_int n_k, double scale, REAL *p_bk, REAL *delta_bk,
+                            double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *z = z_bk + b * n_k;
+        REAL *p = p_bk + b * n_k;
+        REAL m;
+        double s = FN(exp_shifted_row)(z, p, n_k, &m);
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double loss_b = 0, F_sum = 0;     /* F_sum = sum_c y_c F_c */
+        fnn_int c_first = 0, c_last = n_k;
+        if (label_b != NULL) {
+            c_first = label_b[b];
+            if (c_first < 0 || c_first >= n_k) return FNN_BAD_LABEL;
+            c_last = c_first + 1;
+        }
+        /* the dE/dz of each class is F_c (p - onehot_c): first accumulate F_sum p, then the -y_c F_c terms */
+        REAL *d = delta_bk != NULL ? delta_bk + b * n_k : NULL;
+        if (d != NULL) {
+            for (fnn_int k = 0; k < n_k; k++) d[k] = 0;
+        }
+        for (fnn_int c = c_first; c < c_last; c++) {
+            double y_c = label_b != NULL ? 1.0 : (double)y_bk[b * n_k + c];
+            if (y_c == 0) continue;
+            double alpha = alpha_k != NULL ? (double)alpha_k[c] : 1.0;
+            double log_p, q, F;
+            FN(class_log_prob)(z, p, n_k, c, m, s, &log_p, &q);
+            loss_b += y_c * FN(focal_term)(log_p, q, alpha, gamma, &F);
+            F_sum += y_c * F;
+            if (d != NULL) d[c] -= (REAL)(w * scale * y_c * F);
+        }
+        total += w * loss_b;
+        REAL inv = (REAL)(1.0 / s);
+        for (fnn_int k = 0; k < n_k; k++) p[k] *= inv;
+        if (d != NULL) {
+            REAL f = (REAL)(w * scale * F_sum);
+            for (fnn_int k = 0; k < n_k; k++) d[k] += f * p[k];
+        }
+    }
+    *loss_sum = total;
+    return FNN_OK;
+}
+
+void FN(sigmoid_binary_cross_entropy)(const REAL *z_bk, const REAL *y_bk, const REAL *w_b,
+                                      fnn_int n_b, fnn_int n_k, double scale, REAL *a_bk,
+                                      REAL *delta_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        REAL ws = (REAL)(w * scale / (double)n_k);
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double z = z_bk[i], y = y_bk[i];
+            /* -[y log s(z) + (1 - y) log(1 - s(z))] = max(z, 0) - z y + log(1 + e^-|z|) */
+            row += (z > 0 ? z : 0) - z * y + log1p(exp(-fabs(z)));
+            a_bk[i] = FN(sigmoid)(z_bk[i]);
+            if (delta_bk != NULL) delta_bk[i] = ws * (a_bk[i] - y_bk[i]);
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+void FN(binary_cross_entropy)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b, fnn_int n_b,
+                              fnn_int n_k, double scale, REAL *da_bk, double *loss_sum)
+{
+    const double eps = 1e-7;   /* Keras' epsilon: probabilities are clipped to [eps, 1 - eps] */
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double a = a_bk[i], y = y_bk[i];
+            double ac = a < eps ? eps : (a > 1 - eps ? 1 - eps : a);
+            row -= y * log(ac) + (1 - y) * log(1 - ac);
+            if (da_bk != NULL) {
+                int inside = a >= eps && a <= 1 - eps;   /* clipping has zero gradient */
+                da_bk[i] = inside ? (REAL)(w * scale * (a - y) / (a * (1 - a) * (double)n_k)) : 0;
+            }
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+void FN(mean_squared_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b, fnn_int n_b,
+                            fnn_int n_k, double scale, REAL *da_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        REAL ws = (REAL)(2.0 * w * scale / (double)n_k);
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double r = (double)a_bk[i] - (double)y_bk[i];
+            row += r * r;
+            if (da_bk != NULL) da_bk[i] = ws * (a_bk[i] - y_bk[i]);
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+/* ------------------------------------------------------------------ */
+/* Optimizer                                                          */
+/* ------------------------------------------------------------------ */
+
+void FN(sgd_momentum)(REAL *w, const REAL *g, REAL *v, fnn_int n, double lr, double mu, int nesterov)
+{
+    REAL lr_ = (REAL)lr, mu_ = (REAL)mu;
+    if (nesterov) {
+        for (fnn_int i = 0; i < n; i++) {
+            REAL step = -lr_ * g[i];
+            v[i] = mu_ * v[i] + step;
+            w[i] += mu_ * v[i] + step;
+        }
+    } else {
+        for (fnn_int i = 0; i < n; i++) {
+            v[i] = mu_ * v[i] - lr_ * g[i];
+            w[i] += v[i];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Data movement and metrics                                          */
+/* ------------------------------------------------------------------ */
+
+void FN(gather_rows)(const REAL *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, REAL *dst)
+{
+    for (fnn_int b = 0; b < n_b; b++) {
+        memcpy(dst + b * n_cols, src + index_b[b] * n_cols, (size_t)n_cols * sizeof(REAL));
+    }
+}
+
+fnn_int FN(count_argmax_matches)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                                 fnn_int n_b, fnn_int n_k)
+{
+    fnn_int hits = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *p = p_bk + b * n_k;
+        fnn_int best = 0;
+        for (fnn_int k = 1; k < n_k; k++) {
+            if (p[k] > p[best]) best = k;
+        }
+        fnn_int truth;
+        if (label_b != NULL) {
+            truth = label_b[b];
+        } else {
+            const REAL *y = y_bk + b * n_k;
+            truth = 0;
+            for (fnn_int k = 1; k < n_k; k++) {
+                if (y[k] > y[truth]) truth = k;
+            }
+        }
+        hits += best == truth;
+    }
+    return hits;
+}
+
+fnn_int FN(count_threshold_matches)(const REAL *a, const REAL *y, fnn_int n)
+{
+    fnn_int hits = 0;
+    for (fnn_int i = 0; i < n; i++) hits += (a[i] > (REAL)0.5) == (y[i] > (REAL)0.5);
+    return hits;
+}

@@ -1,0 +1,68 @@
+"""The one place where fastnn calls BLAS.
+
+Every matrix product of the compiled backend goes through :func:`gemm`, a thin
+wrapper over ``scipy.linalg.cython_blas`` (the BLAS SciPy ships, the same route
+scikit-learn's Cython takes). BLAS is column-major and fastnn's buffers are
+row-major: a row-major matrix read as column-major is its transpose, so
+``C = op(A)·op(B)`` is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands.
+That swap lives here and nowhere else.
+"""
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+from fastnn._kernels import _validate
+
+
+cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha,
+               const floating *a, int lda, const floating *b, int ldb,
+               floating beta, floating *c, int ldc) noexcept nogil:
+    """C := alpha·op(A)·op(B) + beta·C   (row-major; C is m × n)"""
+    cdef char ta = b'T' if trans_a == Transpose else b'N'
+    cdef char tb = b'T' if trans_b == Transpose else b'N'
+    cdef int i, j
+    if m <= 0 or n <= 0:
+        return
+    if k <= 0:                                  # empty sum: C := beta·C
+        for i in range(m):
+            for j in range(n):
+                c[i * ldc + j] = 0 if beta == 0 else beta * c[i * ldc + j]
+        return
+    # column-major view: Cᵀ (n × m) = op(B)ᵀ (n × k) · op(A)ᵀ (k × m)
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float *> b, &ldb, <float *> a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double *> b, &ldb, <double *> a, &lda, &beta, c, &ldc)
+
+
+cdef inline const floating *cfirst(const floating[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] * a.shape[1] else NULL
+
+
+cdef void _gemm_arrays(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+                       bint trans_a, bint trans_b, double alpha, double beta) noexcept:
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    cdef floating *c = &C[0, 0] if m * n else NULL
+    with nogil:
+        gemm(Transpose if trans_a else NoTrans, Transpose if trans_b else NoTrans, m, n, k,
+             <floating> alpha, cfirst(A), max(1, A.shape[1]), cfirst(B), max(1, B.shape[1]),
+             <floating> beta, c, max(1, n))
+
+
+def matmul(A, B, C, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+    """C := alpha·op(A)·op(B) + beta·C through BLAS, in place.
+
+    A, B, C: C-contiguous float32 or float64 matrices of one dtype; op(X) is Xᵀ
+    when trans_x is true. C must not overlap A or B.
+    """
+    dtype = _validate.common_float_dtype(A=A, B=B, C=C)
+    m, k = (A.shape[1], A.shape[0]) if trans_a else A.shape
+    k_b, n = (B.shape[1], B.shape[0]) if trans_b else B.shape
+    if k_b != k:
+        raise ValueError(f"op(A) has {k} columns but op(B) has {k_b} rows")
+    _validate.shape("C", C, (m, n))
+    _validate.writable_and_separate("C", C, A=A, B=B)
+    if dtype == _validate.float32:
+        _gemm_arrays[float](A, B, C, trans_a, trans_b, alpha, beta)
+    else:
+        _gemm_arrays[double](A, B, C, trans_a, trans_b, alpha, beta)
+    return C

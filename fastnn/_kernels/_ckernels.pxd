@@ -1,0 +1,40 @@
+# Declarations of the hand-written C kernels in csrc/ (see csrc/fastnn_kernels.h for the formulas).
+from numpy cimport npy_intp
+
+cdef extern from "fastnn_kernels.h" nogil:
+    ctypedef npy_intp fnn_int
+
+    enum:
+        FNN_LINEAR, FNN_STEP, FNN_SIGMOID, FNN_HARD_SIGMOID, FNN_TANH, FNN_RELU, FNN_SOFTMAX
+    enum:
+        FNN_OK, FNN_BAD_ACTIVATION, FNN_BAD_LABEL
+
+    int fnn_bias_activation_f32(int act, const float *b_o, float *z_bo, float *a_bo, fnn_int n_b, fnn_int n_o)
+    int fnn_bias_activation_f64(int act, const double *b_o, double *z_bo, double *a_bo, fnn_int n_b, fnn_int n_o)
+    int fnn_activation_derivative_f32(int act, const float *z, const float *a, float *out, fnn_int n)
+    int fnn_activation_derivative_f64(int act, const double *z, const double *a, double *out, fnn_int n)
+    int fnn_activation_backward_f32(int act, const float *z_bo, const float *a_bo, const float *da_bo, float *delta_bo, fnn_int n_b, fnn_int n_o)
+    int fnn_activation_backward_f64(int act, const double *z_bo, const double *a_bo, const double *da_bo, double *delta_bo, fnn_int n_b, fnn_int n_o)
+    void fnn_column_sums_f32(const float *delta_bo, float *db_o, fnn_int n_b, fnn_int n_o)
+    void fnn_column_sums_f64(const double *delta_bo, double *db_o, fnn_int n_b, fnn_int n_o)
+
+    int fnn_softmax_cross_entropy_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
+    int fnn_softmax_cross_entropy_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)
+    int fnn_focal_cross_entropy_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, const float *alpha_k, double gamma, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
+    int fnn_focal_cross_entropy_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, const double *alpha_k, double gamma, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)
+    void fnn_sigmoid_binary_cross_entropy_f32(const float *z_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *a_bk, float *delta_bk, double *loss_sum)
+    void fnn_sigmoid_binary_cross_entropy_f64(const double *z_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *a_bk, double *delta_bk, double *loss_sum)
+    void fnn_binary_cross_entropy_f32(const float *a_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
+    void fnn_binary_cross_entropy_f64(const double *a_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
+    void fnn_mean_squared_error_f32(const float *a_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
+    void fnn_mean_squared_error_f64(const double *a_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
+
+    void fnn_sgd_momentum_f32(float *w, const float *g, float *v, fnn_int n, double lr, double mu, int nesterov)
+    void fnn_sgd_momentum_f64(double *w, const double *g, double *v, fnn_int n, double lr, double mu, int nesterov)
+
+    void fnn_gather_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, float *dst)
+    void fnn_gather_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, double *dst)
+    fnn_int fnn_count_argmax_matches_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, fnn_int n_b, fnn_int n_k)
+    fnn_int fnn_count_argmax_matches_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, fnn_int n_b, fnn_int n_k)
+    fnn_int fnn_count_threshold_matches_f32(const float *a, const float *y, fnn_int n)
+    fnn_int fnn_count_threshold_matches_f64(const double *a, const double *y, fnn_int n)

@@ -1,0 +1,381 @@
+"""The training loop of a stack of Dense layers, compiled.
+
+One call runs many SGD steps without touching Python: for each mini-batch it
+gathers the samples by index, runs the forward pass, the loss and its gradient,
+backpropagates the sensitivities δ, and updates every parameter with momentum —
+all on buffers allocated once (the model's workspace), with the GIL released.
+
+Per layer l (input I_l = A_{l-1}, or the gathered batch X for the first layer):
+    forward    Z_l := I_l·W_l + b_l;  A_l := g_l(Z_l)
+    loss       δ_L := ∂L/∂Z_L  (fused with softmax / sigmoid where the loss allows)
+    backward   dW_l := I_lᵀ·δ_l;  db_l := Σ_b δ_l;  δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'_{l-1}(Z_{l-1})
+    update     v := μ·v − γ_t·g;  w := w + v,  γ_t = γ / (1 + decay·t)
+"""
+import numpy as np
+from cython cimport floating
+from libc.math cimport isfinite
+from libc.stdlib cimport malloc, free
+
+from fastnn._kernels._ckernels cimport *
+from fastnn._kernels.dense cimport dense_forward_raw, dense_backward_raw
+from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
+from fastnn._kernels import _validate
+
+# Loss kinds; the first three are fused with the output activation.
+LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
+              "binary_cross_entropy", "mean_squared_error")
+cdef enum:
+    SOFTMAX_CE = 0
+    FOCAL = 1
+    SIGMOID_BCE = 2
+    BCE = 3
+    MSE = 4
+
+ACCURACY_KINDS = ("none", "argmax", "threshold")
+
+
+cdef struct Layer:
+    int n_in, n_out, act
+    void *W
+    void *b            # NULL without bias
+    void *vW
+    void *vb
+    void *dW
+    void *db
+    void *Z
+    void *A
+    void *delta
+    void *input        # the gathered batch for the first layer, A of the previous layer otherwise
+
+
+cdef struct Batch:     # the current mini-batch, gathered from the data by index
+    fnn_int n
+    void *X
+    fnn_int *label
+    void *Y
+    void *w
+
+
+cdef struct Loop:
+    void *X
+    fnn_int n_samples
+    fnn_int *labels
+    void *Y
+    void *w
+    fnn_int *order
+    fnn_int n_order
+    Py_ssize_t first_batch, n_batches, batch_size
+    double lr, decay, momentum
+    bint nesterov
+    long iteration
+    double *losses
+    int accuracy
+    fnn_int hits, counted, last_n
+
+
+cdef void *addr(a):
+    """Address of an array's first element (NULL for None or an empty array)."""
+    if a is None or a.size == 0:
+        return NULL
+    return <void *> <size_t> a.ctypes.data
+
+
+cdef class Trainer:
+    """Trains the layers it is given in place (see the module docstring).
+
+    Parameters
+    ----------
+    X_buffer : (batch_size, n_in) array, where each batch is gathered.
+    layers : list of tuples ``(W, b, vW, vb, dW, db, Z, A, delta)``, one per Dense layer;
+        W, vW, dW: (n_in, n_out); b, vb, db: (n_out,) or all None; Z, A, delta:
+        (batch_size, n_out). All C-contiguous, one float dtype.
+    activations : list of activation names, one per layer.
+    loss : one of LOSS_KINDS. The fused kinds require the matching output activation.
+    gamma, alpha : focal loss parameters (alpha: None or one value per class).
+    """
+    cdef Layer *layers
+    cdef int n_layers, loss_kind
+    cdef Py_ssize_t batch_size
+    cdef double gamma
+    cdef bint is_float
+    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer
+    cdef readonly Py_ssize_t last_batch_size
+
+    def __cinit__(self):
+        self.layers = NULL
+
+    def __dealloc__(self):
+        free(self.layers)
+
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None):
+        if loss not in LOSS_KINDS:
+            raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
+        if len(layers) == 0 or len(layers) != len(activations):
+            raise ValueError("need one activation per layer and at least one layer")
+        dtype = _validate.array("X_buffer", X_buffer, 2)
+        self.dtype = dtype
+        self.is_float = dtype == _validate.float32
+        self.batch_size = X_buffer.shape[0]
+        self.loss_kind = LOSS_KINDS.index(loss)
+        self.gamma = _validate.scalar("gamma", gamma, low=0.0)
+        self.n_layers = len(layers)
+        self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
+        if self.layers == NULL:
+            raise MemoryError()
+        keep = [X_buffer]
+        n_in, previous_A = X_buffer.shape[1], X_buffer
+        for l, (slots, act) in enumerate(zip(layers, activations)):
+            W, b, vW, vb, dW, db, Z, A, delta = slots
+            for name, a in (("W", W), ("vW", vW), ("dW", dW)):
+                _validate.array(f"layers[{l}].{name}", a, 2, dtype)
+                _validate.shape(f"layers[{l}].{name}", a, (n_in, W.shape[1]))
+            n_out = W.shape[1]
+            if b is not None or vb is not None or db is not None:
+                for name, a in (("b", b), ("vb", vb), ("db", db)):
+                    if a is None:
+                        raise ValueError(f"layers[{l}].{name} is None but the layer has a bias")
+                    _validate.array(f"layers[{l}].{name}", a, 1, dtype)
+                    _validate.shape(f"layers[{l}].{name}", a, (n_out,))
+            for name, a in (("Z", Z), ("A", A), ("delta", delta)):
+                _validate.array(f"layers[{l}].{name}", a, 2, dtype)
+                _validate.shape(f"layers[{l}].{name}", a, (self.batch_size, n_out))
+            code = _validate.activation_code(act)
+            self.layers[l] = Layer(n_in=n_in, n_out=n_out, act=code, W=addr(W), b=addr(b), vW=addr(vW),
+                                   vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
+                                   delta=addr(delta), input=addr(previous_A))
+            keep += [W, b, vW, vb, dW, db, Z, A, delta]
+            n_in, previous_A = n_out, A
+        out_act = activations[len(activations) - 1]
+        needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
+        if needs is not None and out_act != needs:
+            raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {out_act!r}")
+        self._keep = keep
+        n_classes = n_in
+        self._alpha = None
+        if alpha is not None:
+            self._alpha = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, np.float64), (n_classes,)), dtype=dtype)
+        self._label_buffer = np.zeros(self.batch_size, dtype=np.intp)
+        self._Y_buffer = np.zeros((self.batch_size, n_classes), dtype=dtype)
+        self._w_buffer = np.zeros(self.batch_size, dtype=dtype)
+        self.last_batch_size = 0
+
+    def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
+              double learning_rate, double decay, double momentum, bint nesterov, long iteration,
+              double[::1] batch_losses, int accuracy=0):
+        """Run ``n_batches`` SGD steps, batches ``first_batch, first_batch + 1, ...`` of ``order``.
+
+        X : (n_samples, n_in) data; labels (n_samples,) intp class ids or None; Y (n_samples,
+        n_out) target rows or None (one of the two); sample_weight (n_samples,) or None;
+        order : (n_samples,) intp, the sample order of this epoch; batch j is
+        order[j·batch_size : (j+1)·batch_size]. iteration is the optimizer's step count t.
+        Each batch's loss (computed before its update) goes into batch_losses.
+
+        Returns (steps_done, iteration, hits, counted): steps_done < n_batches when a batch's
+        loss was not finite (that batch is not applied); hits/counted give the accuracy.
+        """
+        cdef Loop loop
+        cdef Batch batch
+        cdef Py_ssize_t done
+        cdef void *alpha = addr(self._alpha)
+        cdef Py_ssize_t bs = self.batch_size
+        dtype = self.dtype
+        _validate.array("X", X, 2, dtype)
+        n = X.shape[0]
+        n_in = self.layers[0].n_in
+        n_out = self.layers[self.n_layers - 1].n_out
+        _validate.shape("X", X, (n, n_in))
+        if (labels is None) == (Y is None):
+            raise ValueError("give the targets either as labels or as rows Y")
+        if labels is not None:
+            if not isinstance(labels, np.ndarray) or labels.dtype != np.intp or labels.shape != (n,) \
+                    or not labels.flags.c_contiguous:
+                raise TypeError(f"labels must be a C-contiguous intp array of shape ({n},)")
+            if self.loss_kind not in (SOFTMAX_CE, FOCAL):
+                raise ValueError("class-id labels go with softmax losses; give Y rows for this loss")
+            if n and (labels.min() < 0 or labels.max() >= n_out):
+                raise ValueError(f"labels must be class ids in [0, {n_out})")
+        else:
+            _validate.targets("Y", Y, (n, n_out), dtype)
+        _validate.sample_weight(sample_weight, n, dtype)
+        if not isinstance(order, np.ndarray) or order.dtype != np.intp or order.ndim != 1 \
+                or not order.flags.c_contiguous:
+            raise TypeError("order must be a 1-D C-contiguous intp array")
+        n_total = (order.shape[0] + bs - 1) // bs
+        if first_batch < 0 or n_batches < 0 or first_batch + n_batches > n_total:
+            raise ValueError(f"batches {first_batch}..{first_batch + n_batches - 1} of size {bs} "
+                             f"run past the {order.shape[0]} samples of order")
+        if batch_losses.shape[0] < n_batches:
+            raise ValueError(f"batch_losses has room for {batch_losses.shape[0]} losses, need {n_batches}")
+        used = order[first_batch * bs:(first_batch + n_batches) * bs]
+        if used.size and (used.min() < 0 or used.max() >= n):
+            raise ValueError(f"order holds sample indices outside [0, {n})")
+        if not (0 <= accuracy < len(ACCURACY_KINDS)):
+            raise ValueError(f"accuracy must be an index into {ACCURACY_KINDS}")
+        loop.X = addr(X)
+        loop.n_samples = n
+        loop.labels = <fnn_int *> addr(labels)
+        loop.Y = addr(Y)
+        loop.w = addr(sample_weight)
+        loop.order = <fnn_int *> addr(order)
+        loop.n_order = order.shape[0]
+        loop.first_batch = first_batch
+        loop.n_batches = n_batches
+        loop.batch_size = bs
+        loop.lr = learning_rate
+        loop.decay = decay
+        loop.momentum = momentum
+        loop.nesterov = nesterov
+        loop.iteration = iteration
+        loop.losses = &batch_losses[0] if batch_losses.shape[0] else NULL
+        loop.accuracy = accuracy
+        loop.hits = 0
+        loop.counted = 0
+        loop.last_n = 0
+        batch.X = self.layers[0].input
+        batch.label = <fnn_int *> addr(self._label_buffer)
+        batch.Y = addr(self._Y_buffer)
+        batch.w = addr(self._w_buffer)
+        with nogil:
+            if self.is_float:
+                done = _run[float](self.layers, self.n_layers, self.loss_kind, self.gamma,
+                                   <float *> alpha, &loop, &batch)
+            else:
+                done = _run[double](self.layers, self.n_layers, self.loss_kind, self.gamma,
+                                    <double *> alpha, &loop, &batch)
+        if loop.last_n:
+            self.last_batch_size = loop.last_n
+        return done, loop.iteration, loop.hits, loop.counted
+
+
+cdef Py_ssize_t _run(Layer *layers, int n_layers, int loss_kind, double gamma, floating *alpha,
+                     Loop *loop, Batch *batch) noexcept nogil:
+    cdef Py_ssize_t j, start, m, i, l, done = 0
+    cdef Layer *L
+    cdef Layer *out = &layers[n_layers - 1]
+    cdef int n_k = out.n_out
+    cdef double loss_sum, lr_t
+    cdef fnn_int *index
+    cdef floating *X = <floating *> loop.X
+    cdef floating *Y = <floating *> loop.Y
+    cdef floating *w = <floating *> loop.w
+    cdef floating *bX = <floating *> batch.X
+    cdef floating *bY = <floating *> batch.Y
+    cdef floating *bw = <floating *> batch.w
+    cdef fnn_int *label = NULL
+    cdef floating *row_Y = NULL
+    cdef floating *row_w = NULL
+    for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
+        start = j * loop.batch_size
+        m = loop.n_order - start
+        if m > loop.batch_size:
+            m = loop.batch_size
+        index = loop.order + start
+        # -- gather the batch by index
+        if floating is float:
+            fnn_gather_rows_f32(X, index, m, layers[0].n_in, bX)
+        else:
+            fnn_gather_rows_f64(X, index, m, layers[0].n_in, bX)
+        if loop.labels != NULL:
+            for i in range(m):
+                batch.label[i] = loop.labels[index[i]]
+            label = batch.label
+        else:
+            if floating is float:
+                fnn_gather_rows_f32(Y, index, m, n_k, bY)
+            else:
+                fnn_gather_rows_f64(Y, index, m, n_k, bY)
+            row_Y = bY
+        if w != NULL:
+            for i in range(m):
+                bw[i] = w[index[i]]
+            row_w = bw
+        # -- forward: Z := I·W + b; A := g(Z) (the fused losses apply the output activation)
+        for l in range(n_layers):
+            L = &layers[l]
+            dense_forward_raw(<floating *> L.input, <floating *> L.W, <floating *> L.b, <floating *> L.Z,
+                              m, L.n_in, L.n_out)
+            if l < n_layers - 1 or loss_kind >= BCE:
+                bias_activation(L.act, <floating *> NULL, <floating *> L.Z, <floating *> L.A, m, L.n_out)
+        # -- loss and δ of the output layer
+        _loss(loss_kind, gamma, alpha, out, label, row_Y, row_w, m, &loss_sum)
+        loop.losses[j - loop.first_batch] = loss_sum / m
+        if not isfinite(loss_sum):
+            break
+        if loop.accuracy == 1:
+            if floating is float:
+                loop.hits += fnn_count_argmax_matches_f32(<float *> out.A, label, <float *> row_Y, m, n_k)
+            else:
+                loop.hits += fnn_count_argmax_matches_f64(<double *> out.A, label, <double *> row_Y, m, n_k)
+            loop.counted += m
+        elif loop.accuracy == 2:
+            if floating is float:
+                loop.hits += fnn_count_threshold_matches_f32(<float *> out.A, <float *> row_Y, m * n_k)
+            else:
+                loop.hits += fnn_count_threshold_matches_f64(<double *> out.A, <double *> row_Y, m * n_k)
+            loop.counted += m * n_k
+        # -- backward: dW := Iᵀ·δ; db := Σ δ; δ_prev := (δ·Wᵀ) ⊙ g'(Z_prev)
+        for l in range(n_layers - 1, -1, -1):
+            L = &layers[l]
+            dense_backward_raw(<floating *> L.input, <floating *> L.W, <floating *> L.delta,
+                               <floating *> L.dW, <floating *> L.db,
+                               <floating *> layers[l - 1].delta if l > 0 else <floating *> NULL,
+                               m, L.n_in, L.n_out)
+            if l > 0:
+                activation_backward_raw(layers[l - 1].act, <floating *> layers[l - 1].Z,
+                                        <floating *> layers[l - 1].A, <floating *> layers[l - 1].delta,
+                                        <floating *> layers[l - 1].delta, m, L.n_in)
+        # -- update: v := μ·v − γ_t·g;  w := w + v
+        lr_t = loop.lr / (1.0 + loop.decay * loop.iteration)
+        for l in range(n_layers):
+            L = &layers[l]
+            _sgd(<floating *> L.W, <floating *> L.dW, <floating *> L.vW, <fnn_int> L.n_in * L.n_out,
+                 lr_t, loop.momentum, loop.nesterov)
+            if L.b != NULL:
+                _sgd(<floating *> L.b, <floating *> L.db, <floating *> L.vb, L.n_out, lr_t,
+                     loop.momentum, loop.nesterov)
+        loop.iteration += 1
+        loop.last_n = m
+        done += 1
+    return done
+
+
+cdef inline void _sgd(floating *w, floating *g, floating *v, fnn_int n, double lr, double mu,
+                      bint nesterov) noexcept nogil:
+    if floating is float:
+        fnn_sgd_momentum_f32(w, g, v, n, lr, mu, nesterov)
+    else:
+        fnn_sgd_momentum_f64(w, g, v, n, lr, mu, nesterov)
+
+
+cdef void _loss(int kind, double gamma, floating *alpha, Layer *out, fnn_int *label, floating *Y,
+                floating *w, Py_ssize_t m, double *loss_sum) noexcept nogil:
+    """Loss of the batch into loss_sum (Σ_b w_b E_b) and δ of the output layer, scaled by 1/m."""
+    cdef double scale = 1.0 / m
+    cdef fnn_int n_k = out.n_out
+    cdef floating *Z = <floating *> out.Z
+    cdef floating *A = <floating *> out.A
+    cdef floating *delta = <floating *> out.delta
+    if floating is float:
+        if kind == SOFTMAX_CE:
+            fnn_softmax_cross_entropy_f32(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
+        elif kind == FOCAL:
+            fnn_focal_cross_entropy_f32(Z, label, Y, w, alpha, gamma, m, n_k, scale, A, delta, loss_sum)
+        elif kind == SIGMOID_BCE:
+            fnn_sigmoid_binary_cross_entropy_f32(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
+        elif kind == BCE:
+            fnn_binary_cross_entropy_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
+        else:
+            fnn_mean_squared_error_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
+    else:
+        if kind == SOFTMAX_CE:
+            fnn_softmax_cross_entropy_f64(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
+        elif kind == FOCAL:
+            fnn_focal_cross_entropy_f64(Z, label, Y, w, alpha, gamma, m, n_k, scale, A, delta, loss_sum)
+        elif kind == SIGMOID_BCE:
+            fnn_sigmoid_binary_cross_entropy_f64(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
+        elif kind == BCE:
+            fnn_binary_cross_entropy_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
+        else:
+            fnn_mean_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
+    if kind >= BCE:     # dA → δ through the output activation
+        activation_backward_raw(out.act, Z, A, delta, delta, m, n_k)

@@ -1,0 +1,226 @@
+"""The NumPy backend: fastnn's operations written plainly, as the course writes them.
+
+This is the textbook. Each function has the same name, arguments and defaults
+as its compiled twin (``fastnn.backend.compiled_backend``) and writes its
+results into the arrays it is given, so either backend can run a model. The
+compiled one is faster; this one is what you read to learn the maths, what the
+tests compare the compiled kernels with, and the benchmark baseline.
+
+Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), Z and A (n_samples, n_out).
+"""
+import numpy as np
+
+name = "numpy"
+
+# ---------------------------------------------------------------- products
+
+
+def matmul(A, B, C, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+    """C := alpha·op(A)·op(B) + beta·C, in place (op(X) = Xᵀ when trans_x)."""
+    product = (A.T if trans_a else A) @ (B.T if trans_b else B)
+    C[...] = alpha * product + (beta * C if beta != 0 else 0)
+    return C
+
+
+# ---------------------------------------------------------------- dense layer
+
+
+def dense_forward(X, W, b, Z):
+    """Z := X·W + b  — the affine part of a layer, z = wᵀx + b for every sample."""
+    np.matmul(X, W, out=Z)
+    if b is not None:
+        Z += b
+    return Z
+
+
+def dense_backward(X, W, delta, dW, db=None, dX=None):
+    """dW := Xᵀ·δ,  db := Σ_samples δ,  dX := δ·Wᵀ.
+
+    δ = ∂E/∂Z is the layer's sensitivity. Each weight's gradient ∂E/∂w_ij sums
+    x_i·δ_j over the batch; the sensitivity travels back through the weights to
+    become ∂E/∂X, from which the previous layer computes its own δ.
+    """
+    np.matmul(X.T, delta, out=dW)
+    if db is not None:
+        db[...] = delta.sum(axis=0)
+    if dX is not None:
+        np.matmul(delta, W.T, out=dX)
+    return dW, db, dX
+
+
+# ---------------------------------------------------------------- activations
+
+
+def _sigmoid(z):
+    """σ(z) = 1 / (1 + e^−z), evaluated without overflow for either sign of z."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softmax(z):
+    """s(z)_k = e^{z_k} / Σ_j e^{z_j}, row-wise; subtracting the row maximum avoids overflow."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# name: (g(z), g'(z) written with z and a = g(z))
+ACTIVATIONS = {
+    "linear": (lambda z: z, lambda z, a: np.ones_like(z)),
+    "step": (lambda z: np.where(z >= 0, 1, np.where(z < 0, 0, z)),    # Heaviside, g' = 0
+             lambda z, a: np.zeros_like(z)),
+    "sigmoid": (_sigmoid, lambda z, a: a * (1 - a)),
+    "hard_sigmoid": (lambda z: np.clip((z + 1) / 2, 0, 1),             # the "rigid" sigmoid
+                     lambda z, a: np.where((z > -1) & (z < 1), 0.5, 0.0)),
+    "tanh": (np.tanh, lambda z, a: 1 - a * a),
+    "relu": (lambda z: np.where(z < 0, 0, z), lambda z, a: np.where(z > 0, 1.0, 0.0)),
+    "softmax": (_softmax, None),                                         # Jacobian, see below
+}
+
+
+def _activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def activation_forward(name, Z, A):
+    """A := g(Z)."""
+    A[...] = _activation(name)[0](Z)
+    return A
+
+
+def activation_derivative(name, Z, A, out):
+    """out := g'(Z), elementwise (softmax has none: use activation_backward)."""
+    derivative = _activation(name)[1]
+    if derivative is None:
+        raise ValueError("softmax has no elementwise derivative; use activation_backward, "
+                         "which applies its Jacobian")
+    out[...] = derivative(Z, A)
+    return out
+
+
+def activation_backward(name, Z, A, dA, delta):
+    """delta := ∂E/∂Z = dA ⊙ g'(Z)  (chain rule through the activation).
+
+    Softmax mixes a row's units, so its Jacobian ∂a_k/∂z_j = a_k([j = k] − a_j) gives
+    δ_k = a_k (dA_k − Σ_j dA_j a_j).
+    """
+    derivative = _activation(name)[1]
+    if derivative is None:
+        delta[...] = A * (dA - np.sum(dA * A, axis=1, keepdims=True))
+    else:
+        delta[...] = dA * derivative(Z, A)
+    return delta
+
+
+# ---------------------------------------------------------------- losses
+# Every loss returns L = (1/n) Σ_b w_b E_b for a batch of n samples (w_b = 1
+# without sample weights) and writes its gradient, scaled the same way.
+
+
+def _as_rows(y, n_classes, dtype):
+    """Class ids → one-hot rows; rows are returned unchanged."""
+    if y.ndim == 1:
+        return np.eye(n_classes, dtype=dtype)[y]
+    return y
+
+
+def _weights(sample_weight, n):
+    return np.ones(n) if sample_weight is None else sample_weight
+
+
+def softmax_cross_entropy(Z, y, P, delta=None, sample_weight=None):
+    """P := softmax(Z);  E_b = −Σ_k y_bk log P_bk (= −log P_b,c for one-hot y);
+    delta := ∂L/∂Z = w_b (P − y) / n  — softmax and cross-entropy together give ŷ − y."""
+    n = Z.shape[0]
+    Y = _as_rows(y, Z.shape[1], Z.dtype)
+    w = _weights(sample_weight, n)
+    log_P = Z - Z.max(axis=1, keepdims=True)
+    log_P = log_P - np.log(np.exp(log_P).sum(axis=1, keepdims=True))   # log-sum-exp
+    P[...] = np.exp(log_P)
+    E = -(Y * log_P).sum(axis=1)
+    if delta is not None:
+        delta[...] = (w / n)[:, None] * (Y.sum(axis=1, keepdims=True) * P - Y)
+    return float(np.dot(w, E) / n)
+
+
+def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alpha=None):
+    """P := softmax(Z);  E_b = −Σ_c y_c α_c (1 − P_c)^γ log P_c  (α-balanced focal loss).
+
+    With q = 1 − P_c, the gradient of one class's term is
+    ∂E/∂z_j = F_c (P_j − [j = c]),  F_c = α_c q^γ (1 − γ P_c log(P_c) / q).
+    γ = 0 and α = 1 give plain cross-entropy.
+    """
+    n, k = Z.shape
+    Y = _as_rows(y, k, Z.dtype).astype(np.float64)
+    w = _weights(sample_weight, n)
+    a = np.ones(k) if alpha is None else np.broadcast_to(np.asarray(alpha, np.float64), (k,))
+    Z64 = Z.astype(np.float64)
+    log_P = Z64 - Z64.max(axis=1, keepdims=True)
+    log_P = log_P - np.log(np.exp(log_P).sum(axis=1, keepdims=True))
+    P64 = np.exp(log_P)
+    q = 1 - P64
+    E = -(Y * a * q**gamma * log_P).sum(axis=1)
+    P[...] = P64
+    if delta is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(q > 0, log_P / q, -1.0)      # log(P)/q → −1 as q → 0
+        F = Y * a * q**gamma * (1 - gamma * P64 * ratio)
+        delta[...] = (w / n)[:, None] * (F.sum(axis=1, keepdims=True) * P64 - F)
+    return float(np.dot(w, E) / n)
+
+
+def sigmoid_binary_cross_entropy(Z, y, A, delta=None, sample_weight=None):
+    """A := σ(Z);  E_b = mean_k −[y log A + (1 − y) log(1 − A)], computed from the logits as
+    max(Z, 0) − Z·y + log(1 + e^−|Z|);  delta := w_b (A − y) / (n·n_k)."""
+    n, k = Z.shape
+    w = _weights(sample_weight, n)
+    E = (np.maximum(Z, 0) - Z * y + np.log1p(np.exp(-np.abs(Z)))).mean(axis=1)
+    A[...] = _sigmoid(Z)
+    if delta is not None:
+        delta[...] = (w / (n * k))[:, None] * (A - y)
+    return float(np.dot(w, E) / n)
+
+
+def binary_cross_entropy(A, y, dA=None, sample_weight=None):
+    """E_b = −mean_k [y log A + (1 − y) log(1 − A)] on probabilities clipped to
+    [1e-7, 1 − 1e-7] (as Keras does); dA := ∂L/∂A, zero where A was clipped."""
+    n, k = A.shape
+    w = _weights(sample_weight, n)
+    eps = 1e-7
+    Ac = np.clip(A.astype(np.float64), eps, 1 - eps)
+    E = -(y * np.log(Ac) + (1 - y) * np.log(1 - Ac)).mean(axis=1)
+    if dA is not None:
+        inside = (A >= eps) & (A <= 1 - eps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = (A - y) / (A * (1 - A))
+        dA[...] = np.where(inside, (w / (n * k))[:, None] * g, 0)
+    return float(np.dot(w, E) / n)
+
+
+def mean_squared_error(A, y, dA=None, sample_weight=None):
+    """E_b = mean_k (A − y)²;  dA := 2 w_b (A − y) / (n·n_k)."""
+    n, k = A.shape
+    w = _weights(sample_weight, n)
+    r = A.astype(np.float64) - y
+    E = (r * r).mean(axis=1)
+    if dA is not None:
+        dA[...] = (2 * w / (n * k))[:, None] * (A - y)
+    return float(np.dot(w, E) / n)
+
+
+# ---------------------------------------------------------------- optimizer
+
+
+def sgd_update(w, g, v, learning_rate, momentum=0.0, nesterov=False):
+    """SGD with momentum, the course's rule:  v := μ·v − γ·g;  w := w + v.
+
+    Nesterov looks ahead along the new velocity:  w := w + μ·v − γ·g.
+    """
+    v *= momentum
+    v -= learning_rate * g
+    if nesterov:
+        w += momentum * v - learning_rate * g
+    else:
+        w += v
+    return w

@@ -1,0 +1,52 @@
+"""Build of fastnn's compiled core.
+
+Every extension is listed explicitly with the hand-written C it links.
+Environment switches (documented in the README):
+
+* ``FASTNN_NATIVE=1``  adds ``-march=native`` (faster, but the build only runs
+  on CPUs like the one that compiled it).
+* ``FASTNN_DEBUG=1``   turns Cython's bounds/wraparound checks back on.
+"""
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+CFLAGS = ["-O3", "-std=c99", "-fno-math-errno"]
+if os.environ.get("FASTNN_NATIVE") == "1":
+    CFLAGS.append("-march=native")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "cdivision": True,
+}
+if os.environ.get("FASTNN_DEBUG") == "1":
+    DIRECTIVES.update(boundscheck=True, wraparound=True, initializedcheck=True)
+
+C_KERNELS = ["csrc/kernels.c"]
+
+
+def extension(name, c_sources=()):
+    return Extension(
+        f"fastnn._kernels.{name}",
+        [f"fastnn/_kernels/{name}.pyx", *c_sources],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=CFLAGS,
+    )
+
+
+EXTENSIONS = [
+    extension("_blas"),
+    extension("dense", C_KERNELS),
+    extension("activations", C_KERNELS),
+    extension("losses", C_KERNELS),
+    extension("optim", C_KERNELS),
+    extension("train", C_KERNELS),
+]
+
+setup(ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES))
