@@ -224,3 +224,99 @@ def sgd_update(w, g, v, learning_rate, momentum=0.0, nesterov=False):
     else:
         w += v
     return w
+
+
+# ---------------------------------------------------------------- training loop
+
+LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
+              "binary_cross_entropy", "mean_squared_error")
+ACCURACY_KINDS = ("none", "argmax", "threshold")
+_FUSED_OUTPUT = {"softmax_cross_entropy": "softmax", "focal_cross_entropy": "softmax",
+                 "sigmoid_binary_cross_entropy": "sigmoid"}
+
+
+class Trainer:
+    """Mini-batch SGD over a stack of Dense layers, one step at a time, in plain NumPy.
+
+    Same constructor and ``train`` method as the compiled Trainer: the layers'
+    arrays are updated in place, and the workspace arrays (X_buffer and each
+    layer's Z, A, delta) hold the last batch's forward and backward quantities.
+    """
+
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None):
+        if loss not in LOSS_KINDS:
+            raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
+        needs = _FUSED_OUTPUT.get(loss)
+        if needs is not None and activations[-1] != needs:
+            raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {activations[-1]!r}")
+        self.X_buffer, self.layers, self.activations = X_buffer, layers, activations
+        self.loss, self.gamma, self.alpha = loss, gamma, alpha
+        self.batch_size = X_buffer.shape[0]
+        self.last_batch_size = 0
+
+    def _loss_and_output_delta(self, m, label, Y, w):
+        """Loss of the batch and δ of the output layer (∂L/∂Z)."""
+        W, b, vW, vb, dW, db, Z, A, delta = self.layers[-1]
+        Z, A, delta = Z[:m], A[:m], delta[:m]
+        y = label if label is not None else Y
+        if self.loss == "softmax_cross_entropy":
+            return softmax_cross_entropy(Z, y, A, delta, w)
+        if self.loss == "focal_cross_entropy":
+            return focal_cross_entropy(Z, y, A, delta, w, self.gamma, self.alpha)
+        if self.loss == "sigmoid_binary_cross_entropy":
+            return sigmoid_binary_cross_entropy(Z, y, A, delta, w)
+        loss_fn = binary_cross_entropy if self.loss == "binary_cross_entropy" else mean_squared_error
+        loss = loss_fn(A, y, delta, w)                                  # delta holds ∂L/∂A ...
+        activation_backward(self.activations[-1], Z, A, delta, delta)   # ... and now ∂L/∂Z
+        return loss
+
+    def train(self, X, labels, Y, sample_weight, order, first_batch, n_batches, learning_rate,
+              decay, momentum, nesterov, iteration, batch_losses, accuracy=0):
+        bs, n_layers = self.batch_size, len(self.layers)
+        fused = self.loss in _FUSED_OUTPUT
+        hits = counted = done = 0
+        for j in range(first_batch, first_batch + n_batches):
+            index = order[j * bs:(j + 1) * bs]                  # the batch, chosen by index
+            m = len(index)
+            I = self.X_buffer[:m]
+            I[...] = X[index]
+            label = labels[index] if labels is not None else None
+            Yb = Y[index] if Y is not None else None
+            w = sample_weight[index] if sample_weight is not None else None
+            # forward execution:  Z := I·W + b;  A := g(Z);  the next layer's input I is A
+            for l, (W, b, vW, vb, dW, db, Z, A, delta) in enumerate(self.layers):
+                dense_forward(I, W, b, Z[:m])
+                if l < n_layers - 1 or not fused:
+                    activation_forward(self.activations[l], Z[:m], A[:m])
+                I = A[:m]
+            loss = self._loss_and_output_delta(m, label, Yb, w)
+            batch_losses[j - first_batch] = loss
+            if not np.isfinite(loss):
+                break
+            A_out = self.layers[-1][7][:m]
+            if accuracy == 1:
+                truth = label if label is not None else Yb.argmax(axis=1)
+                hits += int(np.sum(A_out.argmax(axis=1) == truth))
+                counted += m
+            elif accuracy == 2:
+                hits += int(np.sum((A_out > 0.5) == (Yb > 0.5)))
+                counted += Yb.size
+            # backward execution: each layer's gradients from its δ, then δ of the layer below
+            for l in range(n_layers - 1, -1, -1):
+                W, b, vW, vb, dW, db, Z, A, delta = self.layers[l]
+                I = self.layers[l - 1][7][:m] if l > 0 else self.X_buffer[:m]
+                below_delta = self.layers[l - 1][8][:m] if l > 0 else None
+                dense_backward(I, W, delta[:m], dW, db, below_delta)      # below_delta := δ·Wᵀ
+                if l > 0:
+                    Z_below, A_below = self.layers[l - 1][6][:m], self.layers[l - 1][7][:m]
+                    activation_backward(self.activations[l - 1], Z_below, A_below, below_delta, below_delta)
+            # weight update with the decayed learning rate γ_t = γ / (1 + decay·t)
+            lr_t = learning_rate / (1.0 + decay * iteration)
+            for W, b, vW, vb, dW, db, *_ in self.layers:
+                sgd_update(W, dW, vW, lr_t, momentum, nesterov)
+                if b is not None:
+                    sgd_update(b, db, vb, lr_t, momentum, nesterov)
+            iteration += 1
+            self.last_batch_size = m
+            done += 1
+        return done, iteration, hits, counted
