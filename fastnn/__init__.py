@@ -1,0 +1,22 @@
+"""fastnn: a teaching-grade neural-network engine with a compiled core.
+
+The course's vocabulary, the Keras workflow:
+
+>>> from fastnn import Sequential
+>>> from fastnn.layers import Dense
+>>> from fastnn.optimizers import SGD
+>>> model = Sequential([Dense(12, activation="relu", input_shape=(4,)),
+...                     Dense(3, activation="softmax")])
+>>> model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9),
+...               metrics=["accuracy"])
+"""
+from fastnn import activations, callbacks, initializers, layers, losses, optimizers, utils
+from fastnn.io import load_model
+from fastnn.layers import Activation, Dense
+from fastnn.models import Perceptron, Sequential
+from fastnn.testing import gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = ["Sequential", "Dense", "Activation", "Perceptron", "load_model", "gradcheck",
+           "activations", "callbacks", "initializers", "layers", "losses", "optimizers", "utils"]

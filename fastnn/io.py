@@ -1,0 +1,142 @@
+"""Saving and loading models: one ``.npz`` file, no pickle.
+
+The file is a zip of NumPy arrays: ``manifest`` holds a JSON document
+(architecture, compile settings, optimizer state, dtype, and the SHA-256 of
+every array) as bytes, and ``w0, w1, ...`` / ``v0, v1, ...`` hold the weights
+and the optimizer's velocities. Loading uses ``allow_pickle=False``, so a file
+can never run code, and checks everything against the manifest.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastnn-model"
+VERSION = 1
+
+
+def _digest(a):
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def save_model(model, path):
+    """Write ``model`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    model._require_built("save")
+    path = os.fspath(path)
+    weights = model.get_weights()
+    opt = model.optimizer
+    velocities = list(opt.velocities) if opt is not None and opt.velocities is not None else []
+    arrays = {f"w{i}": w for i, w in enumerate(weights)}
+    arrays.update({f"v{i}": v for i, v in enumerate(velocities)})
+    manifest = {
+        "format": FORMAT, "version": VERSION,
+        "model": model.get_config(),
+        "loss": model.loss.get_config() if model.loss is not None else None,
+        "metrics": list(model.metrics),
+        "optimizer": None if opt is None else {"config": opt.get_config(), "iterations": int(opt.iterations)},
+        "n_weights": len(weights), "n_velocities": len(velocities),
+        "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _digest(a)} for k, a in arrays.items()},
+    }
+    arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _bad(path, why):
+    return ValueError(f"{path} is not a valid fastnn model file: {why}")
+
+
+def load_model(path):
+    """Read a model written by ``model.save``; it predicts bit-identically and can go on training.
+
+    Raises ``ValueError`` for a file that is truncated, tampered with or not a fastnn
+    model, and ``OSError`` (e.g. FileNotFoundError) when the file cannot be read.
+    """
+    from fastnn import layers as _layers
+    from fastnn import losses as _losses
+    from fastnn import optimizers as _optimizers
+    from fastnn.models import Sequential
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = set(data.files)
+            if "manifest" not in names:
+                raise _bad(path, "it has no manifest")
+            manifest = json.loads(bytes(data["manifest"]).decode("utf-8"))
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise _bad(path, "its manifest does not name the fastnn format")
+            if manifest.get("version") != VERSION:
+                raise _bad(path, f"format version {manifest.get('version')!r} is not supported (expected {VERSION})")
+            arrays = {}
+            for key, meta in manifest["arrays"].items():
+                if key not in names:
+                    raise _bad(path, f"array {key!r} is missing")
+                a = data[key]
+                if list(a.shape) != meta["shape"] or a.dtype.name != meta["dtype"]:
+                    raise _bad(path, f"array {key!r} has shape {a.shape} and dtype {a.dtype}, "
+                                     f"the manifest says {meta['shape']} {meta['dtype']}")
+                if _digest(a) != meta["sha256"]:
+                    raise _bad(path, f"array {key!r} does not match its checksum")
+                arrays[key] = a
+    except ValueError as exc:
+        if str(exc).startswith(f"{path} is not a valid fastnn model file"):
+            raise
+        raise _bad(path, exc) from None
+    except (zipfile.BadZipFile, KeyError, EOFError, TypeError, AttributeError, UnicodeDecodeError,
+            json.JSONDecodeError, zipfile.LargeZipFile) as exc:
+        raise _bad(path, f"{type(exc).__name__}: {exc}") from None
+
+    try:
+        config = manifest["model"]
+        model = Sequential(name=config["name"], dtype=config["dtype"], backend=config.get("backend", "compiled"))
+        for layer_config in config["layers"]:
+            model.add(_layers.from_config(layer_config))
+        model.build(config["input_dim"])
+        weights = [arrays[f"w{i}"] for i in range(manifest["n_weights"])]
+        model.set_weights(weights)
+        if manifest["loss"] is not None:
+            opt_state = manifest["optimizer"]
+            optimizer = _optimizers.from_config(opt_state["config"])
+            model.compile(_losses.from_config(manifest["loss"]), optimizer, manifest["metrics"])
+            optimizer.iterations = int(opt_state["iterations"])
+            if manifest["n_velocities"]:
+                velocities = [np.array(arrays[f"v{i}"]) for i in range(manifest["n_velocities"])]
+                if [v.shape for v in velocities] != [w.shape for w in weights]:
+                    raise ValueError("optimizer velocities do not match the weights")
+                optimizer.velocities = [np.ascontiguousarray(v, dtype=model.dtype) for v in velocities]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise _bad(path, f"inconsistent contents ({type(exc).__name__}: {exc})") from None
+    return model
+
+
+def _clone_float64(model):
+    """A float64 copy of a compiled model (same layers, weights, loss; a fresh optimizer)."""
+    from fastnn import layers as _layers
+    from fastnn import losses as _losses
+    from fastnn.models import Sequential
+
+    model._require_compiled()
+    model._require_built("gradcheck")
+    clone = Sequential(dtype="float64", backend=model.backend)
+    for layer in model.layers:
+        clone.add(_layers.from_config(layer.get_config()))
+    clone.build(model.input_dim)
+    clone.set_weights([w.astype(np.float64) for w in model.get_weights()])
+    clone.compile(_losses.from_config(model.loss.get_config()), "sgd", model.metrics)
+    return clone

@@ -1,0 +1,192 @@
+"""Losses of the course, by name or as objects.
+
+Each loss of a batch is L = (1/n) Σ_b w_b E_b, the mean of the per-sample losses
+E_b (w_b = 1, or the sample's class weight). The per-sample losses:
+
+* mean squared error          E = mean_k (ŷ_k − y_k)²
+* binary cross-entropy        E = −mean_k [y_k log ŷ_k + (1 − y_k) log(1 − ŷ_k)]
+* categorical cross-entropy   E = −Σ_k y_k log ŷ_k = −log ŷ_c for one-hot y
+* focal cross-entropy         E = −α_c (1 − ŷ_c)^γ log ŷ_c
+
+A softmax output with a cross-entropy (or focal) loss, and a sigmoid output with
+binary cross-entropy, are computed together from the logits Z: stable for any
+Z, and their gradient is simply ∂E/∂Z = ŷ − y (times the focal factor).
+"""
+import numpy as np
+
+
+class Loss:
+    """Base class. ``kind_for(activation)`` names the backend kernel for an output activation."""
+
+    name = None
+    needs = "rows"          # what y must be: "rows" (n, units) or "class_ids" (n,)
+
+    def kind_for(self, activation, units):
+        raise NotImplementedError
+
+    def kernel_args(self, units):
+        """Extra arguments of the kernel (gamma, alpha)."""
+        return {}
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The mean loss of outputs ``y_pred`` (n_samples, units) against ``y_true``."""
+        from fastnn.backend import get_backend
+        y_pred = np.ascontiguousarray(np.atleast_2d(np.asarray(y_pred, dtype=np.float64)))
+        w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+        return self._from_outputs(get_backend("compiled"), y_pred, np.asarray(y_true), w)
+
+    def _from_outputs(self, ops, y_pred, y_true, w):
+        y = np.ascontiguousarray(y_true.reshape(y_pred.shape), dtype=np.float64)
+        return ops.mean_squared_error(y_pred, y, None, w)
+
+
+class MeanSquaredError(Loss):
+    """E = mean_k (ŷ_k − y_k)²; any output activation."""
+
+    name = "mean_squared_error"
+
+    def kind_for(self, activation, units):
+        return "mean_squared_error"
+
+
+class BinaryCrossentropy(Loss):
+    """E = −mean_k [y log ŷ + (1 − y) log(1 − ŷ)]; a sigmoid output (fused, from the logits)
+    or a hard_sigmoid output (on the probabilities, clipped to [1e-7, 1 − 1e-7])."""
+
+    name = "binary_crossentropy"
+
+    def kind_for(self, activation, units):
+        if activation == "sigmoid":
+            return "sigmoid_binary_cross_entropy"
+        if activation == "hard_sigmoid":
+            return "binary_cross_entropy"
+        raise ValueError(f"binary_crossentropy needs a sigmoid or hard_sigmoid output layer, "
+                         f"but the output activation is {activation!r}")
+
+    def _from_outputs(self, ops, y_pred, y_true, w):
+        y = np.ascontiguousarray(y_true.reshape(y_pred.shape), dtype=np.float64)
+        return ops.binary_cross_entropy(y_pred, y, None, w)
+
+
+class CategoricalCrossentropy(Loss):
+    """E = −Σ_k y_k log ŷ_k; y as one-hot (or probability) rows; a softmax output."""
+
+    name = "categorical_crossentropy"
+
+    def kind_for(self, activation, units):
+        if activation != "softmax" or units < 2:
+            raise ValueError(f"{self.name} needs a softmax output layer with at least 2 units, but the "
+                             f"output layer has {units} unit(s) with activation {activation!r}"
+                             + ("; for one sigmoid unit use binary_crossentropy" if units == 1 else ""))
+        return "softmax_cross_entropy"
+
+    def _from_outputs(self, ops, y_pred, y_true, w):
+        # softmax(log ŷ) = ŷ for a distribution ŷ, so the fused kernel on log ŷ gives −Σ y log ŷ
+        logits = np.log(np.clip(y_pred, 1e-300, None))
+        if self.needs == "class_ids":
+            y = np.ascontiguousarray(y_true.reshape(-1), dtype=np.intp)
+        else:
+            y = np.ascontiguousarray(y_true.reshape(y_pred.shape), dtype=np.float64)
+        return self._fused(ops, logits, y, np.empty_like(logits), None, w)
+
+    def _fused(self, ops, Z, y, P, delta, w):
+        return ops.softmax_cross_entropy(Z, y, P, delta, w)
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy with y given as integer class ids instead of one-hot rows."""
+
+    name = "sparse_categorical_crossentropy"
+    needs = "class_ids"
+
+
+class CategoricalFocalCrossentropy(CategoricalCrossentropy):
+    """α-balanced focal loss E = −α_c (1 − ŷ_c)^γ log ŷ_c; a softmax output.
+
+    Parameters
+    ----------
+    gamma : float ≥ 0
+        Focal factor γ: easy samples (ŷ_c near 1) are down-weighted by (1 − ŷ_c)^γ.
+        γ = 0 with α = 1 is plain cross-entropy.
+    alpha : float or sequence of floats, default 0.25
+        α_c, the same for every class (a float) or one per class (e.g. n / (k·n_c)).
+        None means 1.
+    """
+
+    name = "categorical_focal_crossentropy"
+
+    def __init__(self, gamma=2.0, alpha=0.25):
+        gamma = float(gamma)
+        if not np.isfinite(gamma) or gamma < 0:
+            raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
+        if alpha is not None:
+            values = np.asarray(alpha, dtype=np.float64)
+            if values.ndim > 1 or not np.all(np.isfinite(values)) or np.any(values < 0):
+                raise ValueError(f"alpha must be a number >= 0 or a sequence of them, got {alpha!r}")
+            alpha = float(values) if values.ndim == 0 else [float(v) for v in values]
+        self.gamma, self.alpha = gamma, alpha
+
+    def kind_for(self, activation, units):
+        super().kind_for(activation, units)
+        if isinstance(self.alpha, list) and len(self.alpha) != units:
+            raise ValueError(f"alpha has {len(self.alpha)} values but the output layer has {units} classes")
+        return "focal_cross_entropy"
+
+    def kernel_args(self, units):
+        return {"gamma": self.gamma, "alpha": self.alpha}
+
+    def _fused(self, ops, Z, y, P, delta, w):
+        return ops.focal_cross_entropy(Z, y, P, delta, w, gamma=self.gamma, alpha=self.alpha)
+
+    def get_config(self):
+        return {"name": self.name, "gamma": self.gamma, "alpha": self.alpha}
+
+
+LOSSES = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+}
+
+
+def get(loss):
+    """A Loss from a name or a Loss object."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]()
+    raise ValueError(f"unknown loss {loss!r}; expected a Loss object or one of {', '.join(LOSSES)}")
+
+
+def from_config(config):
+    """Rebuild a Loss from ``get_config()`` output."""
+    config = dict(config)
+    cls = LOSSES.get(config.pop("name", None))
+    if cls is None:
+        raise ValueError(f"unknown loss in config: {config!r}")
+    return cls(**config)
+
+
+def batch_loss(loss, kind, ops, activation, Z, y, w, A):
+    """Loss of a batch from the output layer's pre-activations Z (not modified).
+
+    Writes the outputs ŷ = g(Z) into A and returns L = (1/n) Σ_b w_b E_b.
+    ``kind`` is ``loss.kind_for(activation, units)``; y is class ids or rows.
+    """
+    if kind in ("softmax_cross_entropy", "focal_cross_entropy"):
+        return loss._fused(ops, Z, y, A, None, w)
+    if kind == "sigmoid_binary_cross_entropy":
+        return ops.sigmoid_binary_cross_entropy(Z, y, A, None, w)
+    ops.activation_forward(activation, Z, A)
+    if kind == "binary_cross_entropy":
+        return ops.binary_cross_entropy(A, y, None, w)
+    return ops.mean_squared_error(A, y, None, w)

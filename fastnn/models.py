@@ -1,0 +1,713 @@
+"""Models: Sequential (a stack of layers, trained with SGD) and the Perceptron.
+
+A Sequential model is the course's fully connected network
+
+    f(x) = g*( W_kᵀ g_{k−1}( ... g_1(W_1ᵀ x) ) )
+
+built from Dense layers, compiled with a loss and an optimizer, and trained
+with mini-batch SGD by ``fit``, the way the course's Keras script does it.
+"""
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from fastnn import losses as _losses
+from fastnn import optimizers as _optimizers
+from fastnn.backend import BACKENDS, get_backend
+from fastnn.callbacks import Callback, History, ProgbarLogger
+from fastnn.layers import Activation, Dense, Layer
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+_PREDICT_CHUNK = 4096            # rows per forward pass in predict/evaluate (results do not depend on it)
+
+
+def _as_dtype(dtype):
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(_DTYPES[name])
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Parameters
+    ----------
+    layers : list of Layer, optional
+        Layers to add in order (as with ``add``).
+    name : str, optional
+    dtype : "float32" (default) or "float64"
+        The floating type of every weight, buffer and computation, chosen once.
+    backend : "compiled" (default) or "numpy"
+        Which implementation runs the maths; "numpy" is the readable reference.
+    seed : int, optional
+        Seed for the initial weights and the shuffling, used when ``fit`` gets none:
+        the same seed on the same machine gives identical weights and history.
+    """
+
+    def __init__(self, layers=None, name=None, dtype="float32", backend="compiled", seed=None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        self.name = name or "sequential"
+        self.dtype = _as_dtype(dtype)
+        self.backend = backend
+        self.seed = seed
+        self.layers = []
+        self.loss = None
+        self.optimizer = None
+        self.metrics = []
+        self.history = None
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------ structure
+
+    def add(self, layer):
+        """Append a layer (Dense or Activation)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"add() takes a fastnn layer (Dense, Activation), got {type(layer).__name__}")
+        if not self.layers:
+            if not isinstance(layer, Dense):
+                raise ValueError("the first layer must be a Dense layer")
+        elif isinstance(layer, Dense) and layer.input_shape is not None:
+            previous = self._dense_layers()[-1].units
+            if layer.input_shape[0] != previous:
+                raise ValueError(f"layer {layer.name!r} declares input_shape {layer.input_shape} but the "
+                                 f"previous layer has {previous} units")
+        if isinstance(layer, Activation):
+            last = self.layers[-1]
+            if not isinstance(last, Dense) or last.activation != "linear":
+                raise ValueError("an Activation layer must follow a Dense layer without activation "
+                                 "(it becomes that layer's activation); use Dense(units, activation=...)")
+        if any(layer is existing for existing in self.layers):
+            raise ValueError(f"layer {layer.name!r} is already in the model")
+        self.layers.append(layer)
+
+    def _dense_layers(self):
+        return [layer for layer in self.layers if isinstance(layer, Dense)]
+
+    def _activations(self):
+        """The activation of each Dense layer, with following Activation layers folded in."""
+        acts = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                acts.append(layer.activation)
+            else:
+                acts[-1] = layer.activation
+        return acts
+
+    @property
+    def input_dim(self):
+        layers = self._dense_layers()
+        if not layers:
+            return None
+        if layers[0].built:
+            return layers[0].W.shape[0]
+        return layers[0].input_shape[0] if layers[0].input_shape else None
+
+    @property
+    def output_units(self):
+        return self._dense_layers()[-1].units
+
+    @property
+    def built(self):
+        layers = self._dense_layers()
+        return bool(layers) and all(layer.built for layer in layers)
+
+    def build(self, input_dim=None, seed=None):
+        """Create the weights (done by ``fit`` when needed). ``input_dim`` is needed when the
+        first layer has no input_shape; ``seed`` makes the initial weights reproducible."""
+        layers = self._dense_layers()
+        if not layers:
+            raise ValueError("the model has no layers; add Dense layers first")
+        if input_dim is None:
+            input_dim = self.input_dim
+        if input_dim is None:
+            raise ValueError("the number of inputs is unknown: give the first layer input_shape=(n,) "
+                             "or call fit/build with data")
+        if self.input_dim is not None and input_dim != self.input_dim:
+            raise ValueError(f"the model takes {self.input_dim} features, got {input_dim}")
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        n_in = input_dim
+        for layer in layers:
+            if not layer.built:
+                layer.build(n_in, self.dtype, rng)
+            n_in = layer.units
+        return self
+
+    def _require_built(self, what):
+        if not self.built:
+            if self.input_dim is None:
+                raise ValueError(f"{what} needs the model's weights; they are created by fit, or by build() "
+                                 "once the first layer has input_shape")
+            self.build()
+
+    def count_params(self):
+        """Number of weights and biases: Σ_layers (n_in·units + units)."""
+        n_in = self.input_dim
+        if n_in is None:
+            raise ValueError("the number of inputs is unknown: give the first layer input_shape=(n,)")
+        total = 0
+        for layer in self._dense_layers():
+            total += layer.count_params(n_in)
+            n_in = layer.units
+        return total
+
+    def get_weights(self):
+        """Copies of all parameters: [W1, b1, W2, b2, ...], each W shaped (inputs, units)."""
+        self._require_built("get_weights")
+        return [w for layer in self._dense_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """Copy a list like get_weights() into the model, checking every shape."""
+        self._require_built("set_weights")
+        weights = list(weights)
+        expected = sum(len(layer.params) for layer in self._dense_layers())
+        if len(weights) != expected:
+            raise ValueError(f"the model has {expected} weight arrays, got {len(weights)}")
+        i = 0
+        for layer in self._dense_layers():
+            n = len(layer.params)
+            layer.set_weights(weights[i:i + n])
+            i += n
+
+    def _params(self):
+        return [p for layer in self._dense_layers() for p in layer.params]
+
+    def summary(self, print_fn=print):
+        """Print the per-layer table of units, weights, biases and parameters."""
+        n_in = self.input_dim
+        if n_in is None:
+            raise ValueError("summary needs the number of inputs: give the first layer input_shape=(n,)")
+        rows = [("input", "", f"{n_in:,}", "", "", "")]
+        total_w = total_b = 0
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                w, b = n_in * layer.units, layer.units if layer.use_bias else 0
+                total_w, total_b = total_w + w, total_b + b
+                rows.append((layer.name, "Dense", f"{layer.units:,}", f"{w:,}", f"{b:,}", f"{w + b:,}"))
+                n_in = layer.units
+            else:
+                rows.append((layer.name, "Activation", "", "", "", "0"))
+        rows.append(("TOTAL", "", "", f"{total_w:,}", f"{total_b:,}", f"{total_w + total_b:,}"))
+        header = ("layer", "type", "units", "weights", "biases", "params")
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(6)]
+        line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        rule = "-" * len(line(header))
+        acts = iter(self._activations())
+        print_fn(f'Model: "{self.name}"  ({self.dtype.name}, {self.backend} backend)')
+        print_fn(rule)
+        print_fn(line(header))
+        print_fn(rule)
+        for r in rows[:-1]:
+            print_fn(line(r))
+        print_fn(rule)
+        print_fn(line(rows[-1]))
+        print_fn(f"Total params: {total_w + total_b:,}")
+
+    def __repr__(self):
+        sizes = [str(self.input_dim or "?")] + [str(layer.units) for layer in self._dense_layers()]
+        return f"Sequential({'-'.join(sizes)}, activations={self._activations()})"
+
+    # ------------------------------------------------------------ compile
+
+    def compile(self, loss, optimizer="sgd", metrics=None):
+        """Choose the loss (a name or a fastnn.losses object), the optimizer ("sgd" or an
+        SGD object) and the metrics (["accuracy"] or none)."""
+        if not self.layers:
+            raise ValueError("add layers before compile()")
+        loss = _losses.get(loss)
+        loss.kind_for(self._activations()[-1], self.output_units)        # raises if it does not fit
+        self.loss = loss
+        self.optimizer = _optimizers.get(optimizer)
+        metrics = list(metrics or [])
+        for m in metrics:
+            if m not in ("accuracy", "acc"):
+                raise ValueError(f"unknown metric {m!r}; fastnn computes 'accuracy' (or 'acc')")
+        self.metrics = metrics
+        return self
+
+    def _require_compiled(self):
+        if self.loss is None:
+            raise ValueError("compile the model first: model.compile(loss=..., optimizer=...)")
+
+    @property
+    def _loss_kind(self):
+        return self.loss.kind_for(self._activations()[-1], self.output_units)
+
+    @property
+    def _accuracy_kind(self):
+        """'argmax' (categorical accuracy) for several output units, 'threshold' (ŷ > 0.5) for one."""
+        if not self.metrics:
+            return "none"
+        return "argmax" if self.output_units > 1 else "threshold"
+
+    # ------------------------------------------------------------ input checks
+
+    def _check_x(self, x, name="x"):
+        """x as a C-contiguous (n_samples, n_features) array of the model's dtype, checked once."""
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} could not be read as an array: {exc}") from None
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
+        if x.ndim != 2:
+            hint = "; flatten images first, e.g. x.reshape(len(x), -1)" if x.ndim > 2 else ""
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {x.shape}{hint}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is empty: it has no samples")
+        expected = self.input_dim
+        if expected is not None and x.shape[1] != expected:
+            raise ValueError(f"{name} has {x.shape[1]} features but the model expects {expected}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} holds NaN or infinite values")
+        return x
+
+    def _check_y(self, y, n, name="y"):
+        """Targets for the compiled loss: (class ids, rows, class id per sample for class weights)."""
+        units, kind = self.output_units, self._loss_kind
+        try:
+            y = np.asarray(y)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} could not be read as an array: {exc}") from None
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {y.dtype}")
+        if y.shape[:1] != (n,):
+            raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} samples but x has {n}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{name} holds NaN or infinite values")
+        if self.loss.needs == "class_ids":
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.ndim != 1 or np.any(y != np.round(y)):
+                raise ValueError(f"{self.loss.name} takes {name} as integer class ids of shape ({n},), "
+                                 f"got shape {y.shape}" + (" with fractions" if y.ndim == 1 else ""))
+            if y.min() < 0 or y.max() >= units:
+                raise ValueError(f"{name} holds class ids from {y.min():g} to {y.max():g}, but the output "
+                                 f"layer has {units} classes (ids 0..{units - 1})")
+            labels = np.ascontiguousarray(y, dtype=np.intp)
+            return labels, None, labels
+        if kind in ("softmax_cross_entropy", "focal_cross_entropy"):
+            if y.ndim == 1:
+                raise ValueError(f"{self.loss.name} takes {name} as one-hot rows of shape ({n}, {units}); "
+                                 f"got class ids of shape {y.shape}: use fastnn.utils.to_categorical(y, "
+                                 f"{units}) or loss='sparse_categorical_crossentropy'")
+            if y.ndim != 2 or y.shape[1] != units:
+                raise ValueError(f"{name} has shape {y.shape} but the output layer has {units} units: "
+                                 f"expected one-hot rows of shape ({n}, {units})")
+            if np.any(y < 0):
+                raise ValueError(f"{name} holds negative values; rows must be one-hot or probabilities")
+            ids = np.argmax(y, axis=1).astype(np.intp)
+            one_hot = np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)
+            if one_hot:           # the kernels need only the class ids: no rows gathered per batch
+                return ids, None, ids
+            return None, np.ascontiguousarray(y, dtype=self.dtype), ids
+        # element-wise losses: binary cross-entropy, mean squared error
+        if y.ndim == 1 and units == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[1] != units:
+            raise ValueError(f"{name} has shape {y.shape}; the output layer has {units} unit(s), "
+                             f"so expected ({n}, {units})" + (f" or ({n},)" if units == 1 else ""))
+        if kind != "mean_squared_error" and (np.any(y < 0) or np.any(y > 1)):
+            raise ValueError(f"binary_crossentropy needs {name} in [0, 1]; got values from {y.min():g} to {y.max():g}")
+        ids = np.round(y[:, 0]).astype(np.intp) if units == 1 and kind != "mean_squared_error" else None
+        return None, np.ascontiguousarray(y, dtype=self.dtype), ids
+
+    def _sample_weights(self, class_ids, n, class_weight=None, sample_weight=None):
+        """Per-sample weights w_b from class_weight (dict or "balanced") and/or sample_weight."""
+        w = None
+        if class_weight is not None:
+            if class_ids is None:
+                raise ValueError("class_weight needs class targets (a classification loss); "
+                                 "use sample_weight for regression")
+            n_classes = self.output_units if self.output_units > 1 else 2
+            from fastnn.utils import compute_class_weight
+            if isinstance(class_weight, dict):
+                bad = [c for c in class_weight if not isinstance(c, (int, np.integer)) or not 0 <= c < n_classes]
+                if bad:
+                    raise ValueError(f"class_weight keys must be class ids in [0, {n_classes}), got {bad}")
+                alphas = compute_class_weight(class_weight, classes=np.arange(n_classes), y=class_ids)
+            elif class_weight == "balanced":
+                present = np.unique(class_ids)
+                alphas = np.ones(n_classes)
+                alphas[present] = compute_class_weight("balanced", classes=present, y=class_ids)
+            else:
+                raise ValueError(f"class_weight must be a dict {{class: weight}} or 'balanced', got {class_weight!r}")
+            w = alphas[class_ids]
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if sw.shape != (n,):
+                raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+            if not np.all(np.isfinite(sw)) or np.any(sw < 0):
+                raise ValueError("sample_weight must hold finite values >= 0")
+            w = sw if w is None else w * sw
+        return None if w is None else np.ascontiguousarray(w, dtype=self.dtype)
+
+    # ------------------------------------------------------------ training
+
+    def _training_buffers(self, batch_size, velocities=None):
+        """The workspace of one fit: a trainer whose buffers the layers show as X, Z, A, delta, dW, db."""
+        ops = get_backend(self.backend)
+        dense = self._dense_layers()
+        params = self._params()
+        if velocities is None:
+            velocities = self.optimizer.velocities_for(params)
+        X_buffer = np.zeros((batch_size, self.input_dim), dtype=self.dtype)
+        slots, previous, v = [], X_buffer, iter(velocities)
+        for layer in dense:
+            Z, A, delta = (np.zeros((batch_size, layer.units), dtype=self.dtype) for _ in range(3))
+            dW = np.zeros_like(layer.W)
+            vW = next(v)
+            b, db, vb = (layer.b, np.zeros_like(layer.b), next(v)) if layer.use_bias else (None, None, None)
+            slots.append((layer.W, b, vW, vb, dW, db, Z, A, delta))
+            layer._views = dict(X=previous, Z=Z, A=A, delta=delta, dW=dW, db=db)
+            layer._batch = 0
+            previous = A
+        for i, layer in enumerate(self.layers):           # an Activation shows its Dense's buffers
+            if isinstance(layer, Activation):
+                views = self.layers[i - 1]._views
+                layer._views = dict(X=views["Z"], Z=views["Z"], A=views["A"], delta=views["delta"])
+        kind = self._loss_kind
+        extra = self.loss.kernel_args(self.output_units) if kind == "focal_cross_entropy" else {}
+        trainer = ops.Trainer(X_buffer, slots, self._activations(), kind, **extra)
+        return trainer
+
+    def _set_batch_views(self, m):
+        for layer in self.layers:
+            layer._batch = m
+
+    def _prepare(self, x, y, sample_weight=None, class_weight=None, name="x"):
+        x = self._check_x(x, name)
+        if not self.built:
+            self.build(x.shape[1])
+        labels, Y, ids = self._check_y(y, x.shape[0], "y" if name == "x" else name.replace("x", "y"))
+        w = self._sample_weights(ids, x.shape[0], class_weight, sample_weight)
+        return x, labels, Y, w
+
+    def fit(self, x, y, batch_size=32, epochs=1, validation_data=None, validation_split=0.0,
+            shuffle=True, class_weight=None, verbose=1, callbacks=None, seed=None, sample_weight=None,
+            initial_epoch=0):
+        """Train with mini-batch SGD; returns a History.
+
+        Parameters
+        ----------
+        x : array (n_samples, n_features)
+        y : targets: one-hot rows for categorical_crossentropy and focal loss, class ids for
+            sparse_categorical_crossentropy, (n_samples, units) or (n_samples,) values otherwise.
+        batch_size : int, default 32
+        epochs : int, default 1
+        validation_data : (x_val, y_val), optional
+            Evaluated after each epoch into ``val_loss`` and ``val_<metric>``.
+        validation_split : float in [0, 1)
+            Hold out this last fraction of x, y (before shuffling) as validation data.
+        shuffle : bool, default True
+            A new random order of the samples each epoch.
+        class_weight : dict {class: α} or "balanced"
+            Weights each sample's loss by its class; "balanced" is α_i = n / (k·n_i).
+        verbose : 0 or 1
+            1 prints a progress line per epoch.
+        callbacks : list of Callback
+        seed : int, optional
+            Seeds the initial weights (if not yet built) and the shuffling.
+        sample_weight : array (n_samples,), optional
+        """
+        self._require_compiled()
+        batch_size = _positive_int("batch_size", batch_size)
+        epochs = _positive_int("epochs", epochs, allow_zero=True)
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        if verbose not in (0, 1, 2, True, False):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if seed is None:
+            seed = self.seed
+        if not self.built:
+            xa = np.asarray(x)
+            if xa.ndim == 2:
+                self.build(xa.shape[1], seed=seed)
+        if validation_data is None and validation_split:
+            x, y = np.asarray(x), np.asarray(y)
+            cut = int(len(x) * (1.0 - float(validation_split)))
+            if cut == 0 or cut == len(x):
+                raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples")
+            validation_data = (x[cut:], y[cut:])
+            x, y = x[:cut], y[:cut]
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[:cut]
+        x, labels, Y, w = self._prepare(x, y, sample_weight, class_weight)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+            val = self._prepare(validation_data[0], validation_data[1],
+                                validation_data[2] if len(validation_data) == 3 else None, name="x_val")
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be fastnn.callbacks.Callback objects, got {type(cb).__name__}")
+
+        n = x.shape[0]
+        steps = -(-n // batch_size)
+        rng = np.random.default_rng(seed)
+        trainer = self._training_buffers(min(batch_size, n))
+        opt = self.optimizer
+        acc_name = self.metrics[0] if self.metrics else None
+        acc_kind = ("none", "argmax", "threshold").index(self._accuracy_kind)
+
+        history = History()
+        history.params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n,
+                          "verbose": verbose}
+        self.history = history
+        progress = ProgbarLogger() if verbose else None
+        all_callbacks = [history] + ([progress] if progress else []) + callbacks
+        for cb in all_callbacks:
+            cb.set_model(self)
+        self.stop_training = False
+        for cb in all_callbacks:
+            cb.on_train_begin()
+        live = progress is not None and progress.live and verbose == 1
+        # a live progress line is redrawn every `chunk` steps; otherwise an epoch is one call
+        chunk = max(1, steps // 50) if live else steps
+        batch_losses = np.zeros(steps, dtype=np.float64)
+        for epoch in range(initial_epoch, initial_epoch + epochs):
+            for cb in all_callbacks:
+                cb.on_epoch_begin(epoch)
+            order = rng.permutation(n).astype(np.intp) if shuffle else np.arange(n, dtype=np.intp)
+            hits = counted = done_steps = 0
+            failed = False
+            for first in range(0, steps, chunk):
+                count = min(chunk, steps - first)
+                done, opt.iterations, h, c = trainer.train(
+                    x, labels, Y, w, order, first, count, opt.learning_rate, opt.decay, opt.momentum,
+                    opt.nesterov, opt.iterations, batch_losses[first:], acc_kind)
+                hits, counted, done_steps = hits + h, counted + c, done_steps + done
+                self._set_batch_views(trainer.last_batch_size)
+                if done < count:
+                    failed = True
+                    step = first + done + 1
+                    msg = (f"epoch {epoch + 1}, step {step}/{steps}: the loss is "
+                           f"{batch_losses[first + done]}; training stopped (that step's update was not applied)")
+                    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+                    if verbose:
+                        print(f"\n{msg}", file=sys.stdout, flush=True)
+                    break
+                if live and first + count < steps:
+                    logs = {"loss": float(batch_losses[:first + count].mean())}
+                    if acc_name:
+                        logs[acc_name] = hits / max(counted, 1)
+                    progress.on_batches_done(first + count, steps, logs)
+            ran = done_steps + (1 if failed else 0)
+            logs = {"loss": float(batch_losses[:ran].mean())}
+            if acc_name:
+                logs[acc_name] = hits / counted if counted else float("nan")
+            if val is not None and not failed:
+                val_logs = self._evaluate_prepared(*val)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            for cb in all_callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if failed:
+                self.stop_training = True
+            if self.stop_training:
+                break
+        for cb in all_callbacks:
+            cb.on_train_end()
+        return history
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
+        """One SGD step on exactly this batch; returns its loss (computed before the update).
+
+        Afterwards every Dense layer shows X, Z, A, delta, dW and db of this step.
+        """
+        self._require_compiled()
+        if not self.built:
+            xa = np.asarray(x)
+            if xa.ndim == 2:
+                self.build(xa.shape[1])
+        x, labels, Y, w = self._prepare(x, y, sample_weight, class_weight)
+        n = x.shape[0]
+        trainer = self._training_buffers(n)
+        opt = self.optimizer
+        loss = np.zeros(1)
+        done, opt.iterations, _, _ = trainer.train(
+            x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1, opt.learning_rate, opt.decay,
+            opt.momentum, opt.nesterov, opt.iterations, loss, 0)
+        self._set_batch_views(n)
+        if not done:
+            warnings.warn(f"the loss is {loss[0]}; the update was not applied", RuntimeWarning, stacklevel=2)
+        return float(loss[0])
+
+    def gradients(self, x, y, sample_weight=None, class_weight=None):
+        """Backpropagated ∂L/∂θ of the loss on (x, y), as a list like get_weights(); the model
+        is not changed (one step with learning rate 0 on scratch velocities)."""
+        self._require_compiled()
+        x, labels, Y, w = self._prepare(x, y, sample_weight, class_weight)
+        n = x.shape[0]
+        scratch = [np.zeros_like(p) for p in self._params()]
+        trainer = self._training_buffers(n, velocities=scratch)
+        loss = np.zeros(1)
+        trainer.train(x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1, 0.0, 0.0, 0.0, False, 0, loss, 0)
+        self._set_batch_views(n)
+        return [g.copy() for layer in self._dense_layers()
+                for g in ([layer._views["dW"], layer._views["db"]] if layer.use_bias else [layer._views["dW"]])]
+
+    # ------------------------------------------------------------ inference
+
+    def _forward(self, x):
+        """Yield (rows, Z of the output layer, a buffer for the outputs) chunk by chunk."""
+        ops = get_backend(self.backend)
+        dense, acts = self._dense_layers(), self._activations()
+        chunk = min(_PREDICT_CHUNK, x.shape[0])
+        buffers = [np.empty((chunk, layer.units), dtype=self.dtype) for layer in dense]
+        out = np.empty((chunk, dense[-1].units), dtype=self.dtype)
+        for start in range(0, x.shape[0], chunk):
+            rows = slice(start, min(start + chunk, x.shape[0]))
+            m = rows.stop - rows.start
+            I = x[rows]
+            for l, layer in enumerate(dense):
+                Z = buffers[l][:m]
+                ops.dense_forward(I, layer.W, layer.b, Z)
+                if l < len(dense) - 1:
+                    ops.activation_forward(acts[l], Z, Z)      # hidden: A overwrites Z in place
+                I = Z
+            yield rows, I, out[:m]
+
+    def predict(self, x, batch_size=None, verbose=0):
+        """The network's outputs ŷ = f(x), shape (n_samples, units) (probabilities for softmax)."""
+        self._require_built("predict")
+        x = self._check_x(x)
+        if batch_size is not None:
+            _positive_int("batch_size", batch_size)
+        result = np.empty((x.shape[0], self.output_units), dtype=self.dtype)
+        ops, act = get_backend(self.backend), self._activations()[-1]
+        for rows, Z, _ in self._forward(x):
+            ops.activation_forward(act, Z, result[rows])
+        return result
+
+    def _evaluate_prepared(self, x, labels, Y, w):
+        ops, act, kind = get_backend(self.backend), self._activations()[-1], self._loss_kind
+        total = hits = counted = 0.0
+        acc_kind = self._accuracy_kind
+        for rows, Z, out in self._forward(x):
+            y = labels[rows] if labels is not None else Y[rows]
+            wb = w[rows] if w is not None else None
+            m = rows.stop - rows.start
+            total += _losses.batch_loss(self.loss, kind, ops, act, Z, y, wb, out) * m
+            if acc_kind == "argmax":
+                truth = labels[rows] if labels is not None else np.argmax(Y[rows], axis=1)
+                hits += np.sum(np.argmax(out, axis=1) == truth)
+                counted += m
+            elif acc_kind == "threshold":
+                hits += np.sum((out > 0.5) == (Y[rows] > 0.5))
+                counted += out.size
+        logs = {"loss": total / x.shape[0]}
+        if self.metrics:
+            logs[self.metrics[0]] = float(hits / counted)
+        return logs
+
+    def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None, return_dict=False):
+        """Loss (mean over the samples) and metrics on (x, y): a float, [loss, accuracy], or a dict."""
+        self._require_compiled()
+        self._require_built("evaluate")
+        logs = self._evaluate_prepared(*self._prepare(x, y, sample_weight))
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    # ------------------------------------------------------------ persistence
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name, "backend": self.backend,
+                "input_dim": self.input_dim, "layers": [layer.get_config() for layer in self.layers]}
+
+    def save(self, path):
+        """Write architecture, compile settings, optimizer state and weights to one file
+        (JSON + .npz, no pickle), atomically: a failure leaves any old file intact."""
+        from fastnn.io import save_model
+        save_model(self, path)
+
+
+def _positive_int(name, value, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be >= {0 if allow_zero else 1}, got {value}")
+    return int(value)
+
+
+class Perceptron:
+    """Rosenblatt's perceptron (1958): h = step(w·x + b), trained sample by sample with
+
+        w ← w + γ·(y − h)·x,    b ← b + γ·(y − h)
+
+    which changes the weights only on mistakes. On linearly separable classes it
+    stops making mistakes after finitely many updates.
+
+    Parameters
+    ----------
+    learning_rate : float, default 1.0
+        γ.
+    max_epochs : int, default 100
+        Passes over the data; training stops early after an epoch without mistakes.
+    shuffle : bool, default True
+    seed : int, optional
+
+    Attributes
+    ----------
+    w : (n_features,) weights;  b : bias;  errors_ : mistakes per epoch.
+    """
+
+    def __init__(self, learning_rate=1.0, max_epochs=100, shuffle=True, seed=None):
+        self.learning_rate = _optimizers._number("learning_rate", learning_rate, low=0.0)
+        self.max_epochs = _positive_int("max_epochs", max_epochs)
+        self.shuffle, self.seed = shuffle, seed
+        self.w = None
+        self.b = 0.0
+        self.errors_ = []
+
+    def fit(self, x, y):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(f"x must be 2-D (n_samples, n_features) with samples, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x holds NaN or infinite values")
+        if y.shape != (x.shape[0],) or not np.all(np.isin(y, (0, 1))):
+            raise ValueError(f"y must be ({x.shape[0]},) labels in {{0, 1}}")
+        y = y.astype(np.float64)
+        rng = np.random.default_rng(self.seed)
+        self.w, self.b, self.errors_ = np.zeros(x.shape[1]), 0.0, []
+        for _ in range(self.max_epochs):
+            mistakes = 0
+            for i in (rng.permutation(len(x)) if self.shuffle else range(len(x))):
+                h = 1.0 if x[i] @ self.w + self.b >= 0 else 0.0        # step activation
+                if h != y[i]:
+                    self.w += self.learning_rate * (y[i] - h) * x[i]
+                    self.b += self.learning_rate * (y[i] - h)
+                    mistakes += 1
+            self.errors_.append(mistakes)
+            if mistakes == 0:
+                break
+        return self
+
+    def decision_function(self, x):
+        """z = w·x + b."""
+        if self.w is None:
+            raise ValueError("this Perceptron is not fitted yet; call fit first")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.w.shape[0]:
+            raise ValueError(f"x must have shape (n_samples, {self.w.shape[0]}), got {x.shape}")
+        return x @ self.w + self.b
+
+    def predict(self, x):
+        """h = step(z): 1 where w·x + b ≥ 0, else 0."""
+        return (self.decision_function(x) >= 0).astype(np.int64)
+
+    def score(self, x, y):
+        """Accuracy on (x, y)."""
+        return float(np.mean(self.predict(x) == np.asarray(y)))
