@@ -157,21 +157,22 @@ class ProgbarLogger(Callback):
         self._start = time.perf_counter()
         print(f"Epoch {epoch + 1}/{self.epochs}", file=self._out, flush=True)
 
-    def _line(self, step, steps, logs, final):
+    def _line(self, step, steps, logs):
         elapsed = time.perf_counter() - self._start
         width = 30
         done = int(width * step / steps) if steps else width
         bar = "=" * max(done - 1, 0) + (">" if done < width else "=") + "." * (width - done)
-        per_step = elapsed / step * 1000 if step else 0.0
-        parts = [f"{step}/{steps} [{bar}] - {elapsed:.0f}s {per_step:.0f}ms/step"]
+        per_step = elapsed / step if step else 0.0
+        pace = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
+        parts = [f"{step}/{steps} [{bar}] - {elapsed:.0f}s {pace}"]
         parts += [f"{k}: {v:.4f}" for k, v in logs.items()]
         return " - ".join(parts)
 
     def on_batches_done(self, step, steps, logs):
         """Called by fit during an epoch (only when the line is live)."""
-        print("\r" + self._line(step, steps, logs, False), end="", file=self._out, flush=True)
+        print("\r" + self._line(step, steps, logs), end="", file=self._out, flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         steps = self.model.history.params.get("steps")
         prefix = "\r" if self.live else ""
-        print(prefix + self._line(steps, steps, logs or {}, True), file=self._out, flush=True)
+        print(prefix + self._line(steps, steps, logs or {}), file=self._out, flush=True)
