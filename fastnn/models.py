@@ -129,7 +129,7 @@ class Sequential:
             raise ValueError("the number of inputs is unknown: give the first layer input_shape=(n,) "
                              "or call fit/build with data")
         if self.input_dim is not None and input_dim != self.input_dim:
-            raise ValueError(f"the model takes {self.input_dim} features, got {input_dim}")
+            raise ValueError(f"x has {input_dim} features but the model expects {self.input_dim}")
         rng = np.random.default_rng(self.seed if seed is None else seed)
         n_in = input_dim
         for layer in layers:

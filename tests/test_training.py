@@ -1,0 +1,281 @@
+"""Training: learning on real data, the optimizer's formula, History semantics, callbacks,
+class weights, focal loss, backends, reproducibility, the layers' δ views, gradcheck."""
+import os
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+
+import fastnn
+from fastnn import Perceptron, Sequential
+from fastnn.callbacks import Callback, EarlyStopping, TerminateOnNaN
+from fastnn.layers import Dense
+from fastnn.losses import CategoricalFocalCrossentropy
+from fastnn.optimizers import SGD
+from fastnn.utils import to_categorical
+
+
+@pytest.fixture(scope="module")
+def iris_split():
+    x, y = load_iris(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    return (x_train - mean) / std, (x_test - mean) / std, y_train, y_test
+
+
+def iris_net(dtype="float32", backend="compiled", loss="categorical_crossentropy", seed=0, lr=0.05):
+    model = Sequential([Dense(12, activation="relu", input_shape=(4,)), Dense(6, activation="relu"),
+                        Dense(3, activation="softmax")], dtype=dtype, backend=backend, seed=seed)
+    model.compile(loss=loss, optimizer=SGD(lr=lr, momentum=0.9), metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_iris_softmax_network_reaches_95_percent_held_out(iris_split, seed):
+    x_train, x_test, y_train, y_test = iris_split
+    model = iris_net(seed=seed)
+    model.fit(x_train, to_categorical(y_train, 3), batch_size=10, epochs=60, verbose=0)
+    loss, accuracy = model.evaluate(x_test, to_categorical(y_test, 3))
+    assert accuracy >= 0.95
+    assert accuracy == pytest.approx(np.mean(np.argmax(model.predict(x_test), axis=1) == y_test))
+
+
+def test_backends_give_the_same_history(iris_split):
+    x_train, x_test, y_train, y_test = iris_split
+    histories, weights = [], []
+    for backend in ("compiled", "numpy"):
+        model = iris_net(dtype="float64", backend=backend)
+        h = model.fit(x_train, to_categorical(y_train, 3), batch_size=16, epochs=5, seed=3, verbose=0,
+                      validation_data=(x_test, to_categorical(y_test, 3)))
+        histories.append(h.history)
+        weights.append(model.get_weights())
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-10, err_msg=key)
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_same_seed_same_history_different_seed_different(iris_split):
+    x_train, _, y_train, _ = iris_split
+    runs = []
+    for seed in (5, 5, 6):
+        model = Sequential([Dense(12, activation="relu", input_shape=(4,)), Dense(3, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
+        runs.append((model.fit(x_train, y_train, epochs=3, seed=seed, verbose=0).history["loss"], model.get_weights()))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert runs[0][0] != runs[2][0]
+
+
+def test_sgd_momentum_decay_formula_rebuilt_by_hand():
+    # one linear unit, mean squared error: ∂L/∂W = 2/n Xᵀ(XW + b − y), ∂L/∂b = 2/n Σ(XW + b − y)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 1))
+    lr, mu, decay = 0.1, 0.9, 0.5
+    for nesterov in (False, True):
+        model = Sequential([Dense(1, input_shape=(3,))], dtype="float64", seed=1)
+        model.compile(loss="mse", optimizer=SGD(lr=lr, momentum=mu, decay=decay, nesterov=nesterov))
+        W, b = model.get_weights()
+        vW, vb = np.zeros_like(W), np.zeros_like(b)
+        losses = []
+        for t in range(4):      # batch_size 3 → two steps per epoch, two epochs, unshuffled
+            rows = slice(3 * (t % 2), 3 * (t % 2) + 3)
+            r = x[rows] @ W + b - y[rows]
+            losses.append(np.mean(r ** 2))
+            gW, gb = 2 / 3 * x[rows].T @ r, 2 / 3 * r.sum(axis=0)
+            rate = lr / (1 + decay * t)                  # t = updates already made
+            vW, vb = mu * vW - rate * gW, mu * vb - rate * gb
+            if nesterov:
+                W, b = W + mu * vW - rate * gW, b + mu * vb - rate * gb
+            else:
+                W, b = W + vW, b + vb
+        history = model.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+        np.testing.assert_allclose(model.get_weights()[0], W, rtol=1e-12)
+        np.testing.assert_allclose(model.get_weights()[1], b, rtol=1e-12)
+        np.testing.assert_allclose(history.history["loss"], [np.mean(losses[:2]), np.mean(losses[2:])], rtol=1e-12)
+        assert model.optimizer.iterations == 4
+
+
+def test_epoch_loss_is_mean_of_batch_losses_before_each_update(iris_split):
+    x_train, _, y_train, _ = iris_split
+    y = to_categorical(y_train, 3)
+    a, b = iris_net(dtype="float64", seed=4), iris_net(dtype="float64", seed=4)
+    history = a.fit(x_train, y, batch_size=25, epochs=1, shuffle=False, verbose=0)   # 105 = 4·25 + 5
+    losses = [b.train_on_batch(x_train[i:i + 25], y[i:i + 25]) for i in range(0, 105, 25)]
+    assert len(losses) == 5
+    assert history.history["loss"][0] == pytest.approx(np.mean(losses), rel=1e-12)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-12)
+
+
+def test_validation_split_holds_out_the_last_samples(iris_split):
+    x_train, _, y_train, _ = iris_split
+    y = to_categorical(y_train, 3)
+    a, b = iris_net(seed=1), iris_net(seed=1)
+    ha = a.fit(x_train, y, epochs=2, validation_split=0.2, seed=0, verbose=0)
+    hb = b.fit(x_train[:84], y[:84], epochs=2, validation_data=(x_train[84:], y[84:]), seed=0, verbose=0)
+    assert ha.history == hb.history
+    assert set(ha.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_focal_with_gamma_0_alpha_1_trains_like_cross_entropy(iris_split):
+    x_train, _, y_train, _ = iris_split
+    y = to_categorical(y_train, 3)
+    ce = iris_net(seed=2)
+    focal = iris_net(seed=2, loss=CategoricalFocalCrossentropy(gamma=0.0, alpha=None))
+    h1 = ce.fit(x_train, y, epochs=3, seed=0, verbose=0)
+    h2 = focal.fit(x_train, y, epochs=3, seed=0, verbose=0)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-6)
+    for a, b in zip(ce.get_weights(), focal.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert focal.optimizer is not ce.optimizer
+
+
+def test_focal_loss_value_matches_formula():
+    model = Sequential([Dense(3, activation="softmax", input_shape=(2,))], dtype="float64", seed=0)
+    model.compile(loss=CategoricalFocalCrossentropy(gamma=2.0, alpha=[0.25, 0.5, 1.0]))
+    x = np.array([[0.5, -1.0], [2.0, 0.3], [-0.4, 0.9]])
+    y = np.array([0, 2, 1])
+    p = model.predict(x)
+    pc = p[np.arange(3), y]
+    expected = np.mean(-np.array([0.25, 1.0, 0.5]) * (1 - pc) ** 2 * np.log(pc))
+    assert model.evaluate(x, to_categorical(y, 3)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_balanced_class_weights_match_sklearn_and_weight_the_loss():
+    from sklearn.utils.class_weight import compute_class_weight
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 40 + [1] * 15 + [2] * 5)
+    x = rng.standard_normal((60, 4)) + y[:, None]
+    alphas = compute_class_weight("balanced", classes=np.arange(3), y=y)
+    runs = []
+    for cw in ("balanced", dict(enumerate(alphas))):
+        model = iris_net(dtype="float64", seed=0)
+        runs.append(model.fit(x, to_categorical(y, 3), batch_size=60, epochs=2, class_weight=cw,
+                              verbose=0, seed=0).history["loss"])
+    assert runs[0] == runs[1]
+    # the first batch loss is (1/n) Σ α_{y_b} (−log p_b,y_b) on the initial weights
+    model = iris_net(dtype="float64", seed=0)
+    p = model.predict(x)
+    expected = np.mean(alphas[y] * -np.log(p[np.arange(60), y]))
+    assert runs[0][0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_nan_loss_stops_training_with_a_message():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((200, 5)) * 100, rng.standard_normal((200, 1)) * 100
+    model = Sequential([Dense(32, activation="relu", input_shape=(5,)), Dense(1)], seed=0)
+    model.compile(loss="mse", optimizer=SGD(lr=10.0, momentum=0.9))
+    with pytest.warns(RuntimeWarning, match=r"epoch 1, step \d+/20: the loss is (nan|inf)"):
+        history = model.fit(x, y, batch_size=10, epochs=5, verbose=0, callbacks=[TerminateOnNaN()])
+    assert len(history.history["loss"]) == 1
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_early_stopping_restores_best_weights(iris_split):
+    x_train, x_test, y_train, y_test = iris_split
+
+    class Snapshots(Callback):
+        def on_train_begin(self, logs=None):
+            self.weights = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append(self.model.get_weights())
+
+    snaps = Snapshots()
+    stop = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    model = iris_net(seed=0, lr=0.5)         # a rate this large makes val_loss bounce
+    history = model.fit(x_train, to_categorical(y_train, 3), epochs=200, verbose=0, seed=0,
+                        validation_data=(x_test, to_categorical(y_test, 3)), callbacks=[snaps, stop])
+    epochs_run = len(history.history["loss"])
+    assert epochs_run < 200 and stop.stopped_epoch == epochs_run - 1
+    best = int(np.argmin(history.history["val_loss"]))
+    assert best == stop.best_epoch and epochs_run - 1 - best == 2
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), snaps.weights[best]))
+
+
+def test_verbose_prints_progress_lines(iris_split, capsys):
+    x_train, x_test, y_train, y_test = iris_split
+    model = iris_net()
+    model.fit(x_train, to_categorical(y_train, 3), epochs=2, verbose=1,
+              validation_data=(x_test, to_categorical(y_test, 3)))
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "4/4 [" in out and "loss: " in out and "accuracy: " in out and "val_accuracy: " in out
+    model.fit(x_train, to_categorical(y_train, 3), epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_layers_show_the_backward_pass(iris_split):
+    """After a step: δ_L = (ŷ − y)/n, dW = Xᵀδ, db = Σδ, δ_l = (δ_{l+1}·Wᵀ) ⊙ g'(Z_l)."""
+    x_train, _, y_train, _ = iris_split
+    model = iris_net(dtype="float64", seed=0)
+    W_before = model.get_weights()
+    x, y = x_train[:8], to_categorical(y_train[:8], 3)
+    model.train_on_batch(x, y)
+    d1, d2, d3 = model.layers
+    np.testing.assert_array_equal(d1.X, x)
+    np.testing.assert_allclose(d1.Z, x @ W_before[0] + W_before[1], rtol=1e-12)
+    np.testing.assert_allclose(d2.X, np.maximum(d1.Z, 0), rtol=1e-12)
+    np.testing.assert_allclose(d3.delta, (d3.A - y) / 8, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(d2.delta, (d3.delta @ W_before[4].T) * (d2.Z > 0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(d1.delta, (d2.delta @ W_before[2].T) * (d1.Z > 0), rtol=1e-12, atol=1e-15)
+    for layer in (d1, d2, d3):
+        np.testing.assert_allclose(layer.dW, layer.X.T @ layer.delta, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer.db, layer.delta.sum(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_perceptron_separates_setosa_from_versicolor():
+    x, y = load_iris(return_X_y=True)
+    keep = y < 2
+    perceptron = Perceptron(learning_rate=1.0, seed=0).fit(x[keep], y[keep])
+    assert perceptron.score(x[keep], y[keep]) == 1.0
+    assert perceptron.errors_[-1] == 0 and perceptron.errors_[0] > 0
+    # the rule only moves the weights on mistakes: the final weights classify every sample
+    assert np.all((x[keep] @ perceptron.w + perceptron.b >= 0) == (y[keep] == 1))
+
+
+ACTIVATION_LOSS_CASES = [
+    ("sigmoid", "softmax", 3, "categorical_crossentropy"),
+    ("tanh", "softmax", 3, "sparse_categorical_crossentropy"),
+    ("relu", "softmax", 3, CategoricalFocalCrossentropy(gamma=2.0, alpha=[0.2, 0.3, 0.5])),
+    ("tanh", "softmax", 3, CategoricalFocalCrossentropy(gamma=0.5, alpha=0.25)),
+    ("linear", "sigmoid", 1, "binary_crossentropy"),
+    ("hard_sigmoid", "sigmoid", 2, "binary_crossentropy"),
+    ("tanh", "hard_sigmoid", 1, "binary_crossentropy"),
+    ("relu", "linear", 2, "mse"),
+    ("sigmoid", "tanh", 2, "mse"),
+    ("tanh", "softmax", 3, "mse"),
+    ("softmax", "relu", 2, "mse"),
+]
+
+
+@pytest.mark.parametrize("hidden, output, units, loss", ACTIVATION_LOSS_CASES)
+def test_gradcheck_every_activation_and_loss(hidden, output, units, loss):
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(5, activation=hidden, input_shape=(4,)), Dense(units, activation=output)], seed=1)
+    model.compile(loss=loss)
+    x = rng.standard_normal((7, 4))
+    if units == 3:
+        ids = rng.integers(0, 3, 7)
+        y = ids if loss == "sparse_categorical_crossentropy" else to_categorical(ids, 3)
+    elif loss == "binary_crossentropy":
+        y = rng.integers(0, 2, (7, units)).astype(float)
+    else:
+        y = rng.standard_normal((7, units))
+    assert fastnn.gradcheck(model, x, y) < 1e-6
+
+
+def test_gradcheck_with_class_weights_and_float32_model(iris_split):
+    x_train, _, y_train, _ = iris_split
+    model = iris_net(dtype="float32")
+    assert fastnn.gradcheck(model, x_train[:12], to_categorical(y_train[:12], 3), class_weight="balanced") < 1e-6
+
+
+def test_gradcheck_detects_a_wrong_gradient(iris_split, monkeypatch):
+    x_train, _, y_train, _ = iris_split
+    model = iris_net(dtype="float64")
+    real = Sequential.gradients
+    monkeypatch.setattr(Sequential, "gradients", lambda self, *a, **k: [1.01 * g for g in real(self, *a, **k)])
+    assert fastnn.gradcheck(model, x_train[:12], to_categorical(y_train[:12], 3)) > 1e-3
