@@ -36,6 +36,7 @@ def save_model(model, path):
         "model": model.get_config(),
         "loss": model.loss.get_config() if model.loss is not None else None,
         "metrics": list(model.metrics),
+        "metadata": model.metadata,
         "optimizer": None if opt is None else {"config": opt.get_config(), "iterations": int(opt.iterations)},
         "n_weights": len(weights), "n_velocities": len(velocities),
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _digest(a)} for k, a in arrays.items()},
@@ -110,6 +111,10 @@ def load_model(path):
         model.build(config["input_dim"])
         weights = [arrays[f"w{i}"] for i in range(manifest["n_weights"])]
         model.set_weights(weights)
+        metadata = manifest.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise TypeError("metadata must be a JSON object")
+        model.metadata = metadata
         if manifest["loss"] is not None:
             opt_state = manifest["optimizer"]
             optimizer = _optimizers.from_config(opt_state["config"])

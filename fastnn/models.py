@@ -60,6 +60,7 @@ class Sequential:
         self.metrics = []
         self.history = None
         self.stop_training = False
+        self.metadata = {}          # JSON-serialisable notes saved with the model (e.g. preprocessing)
         for layer in layers or []:
             self.add(layer)
 

@@ -1,0 +1,334 @@
+"""The ``fastnn`` command: train the course's tasks, evaluate, summarise and predict.
+
+    fastnn train iris
+    fastnn train mnist --hidden 64 64 64 --epochs 10 --save mnist.fnn
+    fastnn evaluate mnist.fnn mnist
+    fastnn summary mnist.fnn
+    fastnn predict mnist.fnn digit.png
+"""
+import argparse
+import struct
+import sys
+import time
+import zlib
+
+import numpy as np
+
+TASKS = ("iris", "mnist", "fashion-mnist", "digits")
+LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal_crossentropy",
+          "mse", "mean_squared_error")
+
+# Per task: hidden layers, epochs, batch size, learning rate, momentum, decay (the course's settings
+# for MNIST; small, quick ones for the small tasks).
+DEFAULTS = {
+    "iris": dict(hidden=[12, 6], epochs=60, batch_size=10, lr=0.05, momentum=0.9, decay=0.0),
+    "digits": dict(hidden=[64], epochs=30, batch_size=32, lr=0.05, momentum=0.9, decay=0.0),
+    "mnist": dict(hidden=[64, 64, 64], epochs=10, batch_size=100, lr=0.01, momentum=0.9, decay=1e-6),
+    "fashion-mnist": dict(hidden=[64, 64, 64], epochs=10, batch_size=100, lr=0.01, momentum=0.9, decay=1e-6),
+}
+
+
+class CommandError(Exception):
+    """A problem to report in one line (exit status 1)."""
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_task(name, data_dir=None, seed=0):
+    """Raw data of a task: (x_train, y_train, x_test, y_test, class_names); x as 2-D arrays."""
+    from fastnn import datasets
+    if name in ("iris", "digits"):
+        from sklearn.model_selection import train_test_split
+        data = datasets.load_iris() if name == "iris" else datasets.load_digits()
+        x_train, x_test, y_train, y_test = train_test_split(
+            data.data, data.target, test_size=0.3 if name == "iris" else 0.25, stratify=data.target,
+            random_state=seed)
+        return x_train, y_train, x_test, y_test, list(data.target_names)
+    loader = datasets.load_mnist if name == "mnist" else datasets.load_fashion_mnist
+    try:
+        (x_train, y_train), (x_test, y_test) = loader(data_dir) if data_dir else loader()
+    except datasets.DatasetNotFoundError as exc:
+        raise CommandError(str(exc).splitlines()[0] + (
+            f" (pass --data DIR, the folder holding the four IDX files, or set FASTNN_DATA)")) from None
+    names = list(datasets.FASHION_MNIST_CLASSES) if name == "fashion-mnist" else [str(d) for d in range(10)]
+    return x_train.reshape(len(x_train), -1), y_train, x_test.reshape(len(x_test), -1), y_test, names
+
+
+def preprocessing_for(task, x_train):
+    """How inputs are scaled, as JSON: x' = (x − mean) / scale."""
+    if task == "iris":            # standardise with the training set's statistics
+        return {"mean": x_train.mean(axis=0).tolist(), "scale": x_train.std(axis=0).tolist()}
+    return {"mean": 0.0, "scale": 16.0 if task == "digits" else 255.0}
+
+
+def preprocess(x, preprocessing):
+    x = np.asarray(x, dtype=np.float64)
+    return (x - np.asarray(preprocessing["mean"])) / np.asarray(preprocessing["scale"])
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_train(args):
+    from fastnn import Sequential
+    from fastnn.layers import Dense
+    from fastnn.losses import CategoricalFocalCrossentropy
+    from fastnn.optimizers import SGD
+    from fastnn.utils import compute_class_weight, to_categorical
+
+    defaults = DEFAULTS[args.task]
+    pick = lambda name: getattr(args, name) if getattr(args, name) is not None else defaults[name]
+    x_train, y_train, x_test, y_test, class_names = load_task(args.task, args.data, seed=args.seed or 0)
+    prep = preprocessing_for(args.task, x_train)
+    x_train, x_test = preprocess(x_train, prep), preprocess(x_test, prep)
+    n_classes = len(class_names)
+
+    model = Sequential(dtype=args.dtype, backend=args.backend, seed=args.seed)
+    for i, units in enumerate(pick("hidden")):
+        model.add(Dense(units, activation=args.activation, input_shape=(x_train.shape[1],) if i == 0 else None))
+    model.add(Dense(n_classes, activation="softmax",
+                    input_shape=None if pick("hidden") else (x_train.shape[1],)))
+    if args.loss == "categorical_focal_crossentropy":
+        alpha = args.focal_alpha
+        if alpha == "balanced":
+            alpha = list(compute_class_weight("balanced", classes=np.arange(n_classes), y=y_train))
+        elif alpha is not None:
+            alpha = float(alpha)
+        loss = CategoricalFocalCrossentropy(gamma=args.focal_gamma, alpha=alpha)
+    else:
+        loss = args.loss
+    optimizer = SGD(learning_rate=pick("lr"), momentum=pick("momentum"), decay=pick("decay"), nesterov=args.nesterov)
+    model.compile(loss=loss, optimizer=optimizer, metrics=["accuracy"])
+    model.metadata = {"task": args.task, "preprocessing": prep, "class_names": class_names}
+    sparse = args.loss == "sparse_categorical_crossentropy"
+    encode = (lambda y: y) if sparse else (lambda y: to_categorical(y, n_classes))
+    model.summary()
+    epochs = pick("epochs")
+    start = time.perf_counter()
+    history = model.fit(x_train, encode(y_train), batch_size=pick("batch_size"), epochs=epochs,
+                        validation_data=(x_test, encode(y_test)), class_weight=args.class_weight,
+                        seed=args.seed, verbose=args.verbose)
+    seconds = time.perf_counter() - start
+    ran = len(history.epoch)
+    loss_value, accuracy = model.evaluate(x_test, encode(y_test))
+    print(f"test accuracy: {accuracy:.4f} on {len(x_test):,} samples (test loss {loss_value:.4f})")
+    print(f"time: {seconds:.2f} s for {ran} epochs, {seconds / max(ran, 1):.3f} s per epoch "
+          f"(including the validation pass)")
+    if args.save:
+        model.save(args.save)
+        print(f"saved to {args.save}")
+    return 0
+
+
+def _load_model(path):
+    import fastnn
+    try:
+        return fastnn.load_model(path)
+    except FileNotFoundError:
+        raise CommandError(f"no model file at {path}") from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_evaluate(args):
+    from fastnn.utils import to_categorical
+    model = _load_model(args.model)
+    if model.loss is None:
+        raise CommandError(f"{args.model} holds an uncompiled model: it has no loss to evaluate")
+    meta = model.metadata
+    task_of_model = meta.get("task")
+    if task_of_model is not None and task_of_model != args.dataset:
+        raise CommandError(f"{args.model} was trained on {task_of_model}, not {args.dataset}")
+    _, _, x_test, y_test, class_names = load_task(args.dataset, args.data)
+    if "preprocessing" in meta:
+        x_test = preprocess(x_test, meta["preprocessing"])
+    if x_test.shape[1] != model.input_dim:
+        raise CommandError(f"{args.dataset} has {x_test.shape[1]} features but the model expects {model.input_dim}")
+    y = y_test if model.loss.needs == "class_ids" else to_categorical(y_test, model.output_units)
+    logs = model.evaluate(x_test, y, return_dict=True)
+    print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()) + f"  ({len(x_test):,} test samples of {args.dataset})")
+    return 0
+
+
+def cmd_summary(args):
+    model = _load_model(args.model)
+    model.summary()
+    if model.loss is not None:
+        print(f"loss: {model.loss!r}; optimizer: {model.optimizer!r} after {model.optimizer.iterations} steps")
+    if model.metadata.get("task"):
+        print(f"trained on: {model.metadata['task']}")
+    return 0
+
+
+def read_png(path):
+    """A PNG file as a grey-scale float array (8-bit grey, grey+alpha, RGB or RGBA; not interlaced)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:8] != b"\x89PNG\r\n\x1a\n":
+        raise CommandError(f"{path} is not a PNG file")
+    pos, chunks, header = 8, [], None
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+        body = raw[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            chunks.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if header is None:
+        raise CommandError(f"{path} has no PNG header")
+    width, height, depth, color, _, _, interlace = header
+    channels = {0: 1, 4: 2, 2: 3, 6: 4}.get(color)
+    if depth != 8 or channels is None or interlace:
+        raise CommandError(f"{path}: only 8-bit, non-interlaced grey/RGB(A) PNG files are supported")
+    try:
+        data = zlib.decompress(b"".join(chunks))
+    except zlib.error:
+        raise CommandError(f"{path}: the PNG image data is corrupt") from None
+    stride = width * channels
+    if len(data) != height * (stride + 1):
+        raise CommandError(f"{path}: the PNG image data is truncated")
+    rows, prev = [], np.zeros(stride, dtype=np.int64)
+    for r in range(height):
+        kind, line = data[r * (stride + 1)], np.frombuffer(data, np.uint8, stride, r * (stride + 1) + 1).astype(np.int64)
+        out = np.zeros(stride, dtype=np.int64)
+        for i in range(stride):            # undo the PNG row filter
+            a = out[i - channels] if i >= channels else 0
+            b, c = prev[i], (prev[i - channels] if i >= channels else 0)
+            if kind == 0:
+                pred = 0
+            elif kind == 1:
+                pred = a
+            elif kind == 2:
+                pred = b
+            elif kind == 3:
+                pred = (a + b) // 2
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            else:
+                raise CommandError(f"{path}: unknown PNG filter type {kind}")
+            out[i] = (line[i] + pred) & 0xFF
+        rows.append(out)
+        prev = out
+    pixels = np.array(rows, dtype=np.float64).reshape(height, width, channels)
+    grey = pixels[..., 0] if channels <= 2 else pixels[..., :3] @ [0.299, 0.587, 0.114]
+    return grey
+
+
+def cmd_predict(args):
+    model = _load_model(args.model)
+    meta = model.metadata
+    if args.input.lower().endswith(".png"):
+        try:
+            image = read_png(args.input)
+        except FileNotFoundError:
+            raise CommandError(f"no image file at {args.input}") from None
+        if image.size != model.input_dim:
+            raise CommandError(f"{args.input} is {image.shape[1]}×{image.shape[0]} pixels but the model takes "
+                               f"{model.input_dim} inputs (e.g. 28×28)")
+        if meta.get("task") in ("mnist", "fashion-mnist") and image.mean() > 127:
+            image = 255 - image          # MNIST digits are light on a dark background
+        x = image.reshape(1, -1)
+    else:
+        try:
+            x = np.load(args.input, allow_pickle=False)
+        except FileNotFoundError:
+            raise CommandError(f"no file at {args.input}") from None
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{args.input} is not a readable .npy file ({exc})") from None
+        x = np.asarray(x, dtype=np.float64)
+        x = x.reshape(1, -1) if x.size == model.input_dim else x.reshape(len(x), -1)
+        if x.shape[1] != model.input_dim:
+            raise CommandError(f"{args.input} holds rows of {x.shape[1]} values; the model takes {model.input_dim}")
+    if "preprocessing" in meta:
+        x = preprocess(x, meta["preprocessing"])
+    probabilities = model.predict(x)
+    names = meta.get("class_names") or [str(i) for i in range(model.output_units)]
+    for row in probabilities:
+        best = int(np.argmax(row))
+        print(f"{names[best]}  (class {best}, probability {row[best]:.3f})")
+    return 0
+
+
+# ---------------------------------------------------------------- argument parsing
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="fastnn", description="Train and use the course's neural networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a network on a task and report its test accuracy")
+    train.add_argument("task", choices=TASKS)
+    train.add_argument("--hidden", type=int, nargs="*", metavar="UNITS", help="hidden layer sizes, e.g. 64 64 64")
+    train.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh", "hard_sigmoid", "linear"])
+    train.add_argument("--loss", default="categorical_crossentropy", choices=LOSSES)
+    train.add_argument("--focal-gamma", type=float, default=2.0, help="γ of the focal loss (default 2)")
+    train.add_argument("--focal-alpha", default=None, help="α of the focal loss: a number or 'balanced'")
+    train.add_argument("--class-weight", choices=["balanced"], default=None,
+                       help="balanced cross-entropy: α_i = n / (k·n_i)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int, dest="batch_size")
+    train.add_argument("--lr", type=float, help="learning rate γ")
+    train.add_argument("--momentum", type=float)
+    train.add_argument("--decay", type=float, help="rate at step t is lr / (1 + decay·t)")
+    train.add_argument("--nesterov", action="store_true")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    train.add_argument("--backend", default="compiled", choices=["compiled", "numpy"])
+    train.add_argument("--verbose", type=int, default=1, choices=[0, 1])
+    train.add_argument("--save", metavar="PATH", help="write the trained model to this file")
+    train.add_argument("--data", metavar="DIR", help="folder with the MNIST-style IDX files")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a task's test set")
+    evaluate.add_argument("model")
+    evaluate.add_argument("dataset", choices=TASKS)
+    evaluate.add_argument("--data", metavar="DIR")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    summary = sub.add_parser("summary", help="the parameter table of a saved model")
+    summary.add_argument("model")
+    summary.set_defaults(run=cmd_summary)
+
+    predict = sub.add_parser("predict", help="classify a PNG image or the rows of a .npy file")
+    predict.add_argument("model")
+    predict.add_argument("input", metavar="IMAGE.png|file.npy")
+    predict.set_defaults(run=cmd_predict)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        for name in ("epochs", "batch_size"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                parser.error(f"--{name.replace('_', '-')} must be at least 1")
+        if args.hidden is not None and any(h < 1 for h in args.hidden):
+            parser.error("--hidden sizes must be at least 1")
+        if args.focal_alpha not in (None, "balanced"):
+            try:
+                float(args.focal_alpha)
+            except ValueError:
+                parser.error("--focal-alpha must be a number or 'balanced'")
+    try:
+        return args.run(args)
+    except CommandError as exc:
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:            # a setting the library rejected (e.g. a negative learning rate)
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fastnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
