@@ -72,3 +72,13 @@ def compute_class_weight(class_weight, *, classes, y):
             weights[known[c]] = float(w)
         return weights
     raise TypeError(f"class_weight must be 'balanced', a dict or None, got {type(class_weight).__name__}")
+
+
+def blas_threads(n):
+    """Context manager limiting the BLAS threads (SciPy's OpenBLAS, which fastnn's products use)
+    to ``n``; e.g. ``with blas_threads(1): model.fit(...)``. Built on threadpoolctl, so it also
+    works as a decorator and restores the previous setting on exit."""
+    from threadpoolctl import threadpool_limits
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return threadpool_limits(limits=n, user_api="blas")

@@ -379,3 +379,59 @@ cdef void _loss(int kind, double gamma, floating *alpha, Layer *out, fnn_int *la
             fnn_mean_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
     if kind >= BCE:     # dA → δ through the output activation
         activation_backward_raw(out.act, Z, A, delta, delta, m, n_k)
+
+
+def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=np.float32):
+    """Run only the matrix products of one training epoch (the BLAS floor), for benchmarks.
+
+    For a network with layer_sizes = [n_in, h1, ..., n_out] and n_samples / batch_size
+    steps, each step does exactly the GEMMs a training step does: Z := I·W forward,
+    dW := Iᵀ·δ and (but for the first layer) δ·Wᵀ backward, on buffers allocated
+    once, in one call with the GIL released. Nothing else (no activations, loss,
+    update or data gathering) is done, so its time bounds any training loop's.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (_validate.float32, _validate.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    sizes = [int(s) for s in layer_sizes]
+    if len(sizes) < 2 or min(sizes) < 1 or batch_size < 1 or n_samples < 1:
+        raise ValueError("need at least two layer sizes >= 1, batch_size >= 1 and n_samples >= 1")
+    rng = np.random.default_rng(0)
+    Ws = [np.ascontiguousarray(rng.standard_normal((a, b)), dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    dWs = [np.zeros_like(W) for W in Ws]
+    acts = [np.ascontiguousarray(rng.standard_normal((batch_size, s)), dtype=dtype) for s in sizes]
+    deltas = [np.zeros((batch_size, s), dtype=dtype) for s in sizes]
+    cdef Py_ssize_t n_layers = len(Ws), steps = (n_samples + batch_size - 1) // batch_size
+    cdef Layer *layers = <Layer *> malloc(n_layers * sizeof(Layer))
+    if layers == NULL:
+        raise MemoryError()
+    for l in range(n_layers):
+        layers[l] = Layer(n_in=sizes[l], n_out=sizes[l + 1], act=0, W=addr(Ws[l]), b=NULL, vW=NULL, vb=NULL,
+                          dW=addr(dWs[l]), db=NULL, Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
+                          input=addr(acts[l]))
+    cdef Py_ssize_t j, m
+    cdef bint single = dtype == _validate.float32
+    try:
+        with nogil:
+            for j in range(steps):
+                m = batch_size if (j + 1) * batch_size <= n_samples else n_samples - j * batch_size
+                if single:
+                    _gemms_of_a_step(layers, n_layers, m, <float *> NULL)
+                else:
+                    _gemms_of_a_step(layers, n_layers, m, <double *> NULL)
+    finally:
+        free(layers)
+
+
+cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t m, floating *dtype_tag) noexcept nogil:
+    cdef Py_ssize_t l
+    cdef Layer *L
+    for l in range(n_layers):
+        L = &layers[l]
+        dense_forward_raw(<floating *> L.input, <floating *> L.W, <floating *> NULL, <floating *> L.Z,
+                          m, L.n_in, L.n_out)
+    for l in range(n_layers - 1, -1, -1):
+        L = &layers[l]
+        dense_backward_raw(<floating *> L.input, <floating *> L.W, <floating *> L.delta, <floating *> L.dW,
+                           <floating *> NULL, <floating *> layers[l - 1].delta if l > 0 else <floating *> NULL,
+                           m, L.n_in, L.n_out)
