@@ -103,10 +103,10 @@ int FN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const R
         if (delta_bo != da_bo) memcpy(delta_bo, da_bo, (size_t)n * sizeof(REAL));
         break;
     case FNN_STEP:
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = 0 * da_bo[i];
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = 0;
         break;
     case FNN_RELU:  /* delta = dA where z > 0, else 0 */
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = z_bo[i] > 0 ? da_bo[i] : 0 * da_bo[i];
+        for (fnn_int i = 0; i < n; i++) delta_bo[i] = z_bo[i] > 0 ? da_bo[i] : 0;
         break;
     case FNN_SIGMOID:
         for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * a_bo[i] * (1 - a_bo[i]);

@@ -108,6 +108,8 @@ def activation_backward(name, Z, A, dA, delta):
     derivative = _activation(name)[1]
     if derivative is None:
         delta[...] = A * (dA - np.sum(dA * A, axis=1, keepdims=True))
+    elif name in ("relu", "step"):       # a select: units that were off pass nothing back
+        delta[...] = np.where(derivative(Z, A) != 0, dA, 0)
     else:
         delta[...] = dA * derivative(Z, A)
     return delta
