@@ -13,7 +13,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-CFLAGS = ["-O3", "-std=c99", "-fno-math-errno"]
+CFLAGS = ["-O3", "-std=c11", "-fno-math-errno"]
 if os.environ.get("FASTNN_NATIVE") == "1":
     CFLAGS.append("-march=native")
 
@@ -37,6 +37,7 @@ def extension(name, c_sources=()):
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=CFLAGS,
+        extra_link_args=["-pthread"],
     )
 
 
@@ -46,7 +47,7 @@ EXTENSIONS = [
     extension("activations", C_KERNELS),
     extension("losses", C_KERNELS),
     extension("optim", C_KERNELS),
-    extension("train", C_KERNELS),
+    extension("train", C_KERNELS + ["csrc/team.c"]),
 ]
 
 setup(ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES))

@@ -350,9 +350,13 @@ void FN(mean_squared_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b,
 /* Optimizer                                                          */
 /* ------------------------------------------------------------------ */
 
-void FN(sgd_momentum)(REAL *w, const REAL *g, REAL *v, fnn_int n, double lr, double mu, int nesterov)
+void FN(sgd_momentum)(REAL *w, REAL *g, const REAL *g_extra, REAL *v, fnn_int n, double lr, double mu,
+                      int nesterov)
 {
     REAL lr_ = (REAL)lr, mu_ = (REAL)mu;
+    if (g_extra != NULL) {          /* a second worker's share of the gradient: g := g + g_extra */
+        for (fnn_int i = 0; i < n; i++) g[i] += g_extra[i];
+    }
     if (nesterov) {
         for (fnn_int i = 0; i < n; i++) {
             REAL step = -lr_ * g[i];

@@ -7,8 +7,9 @@ A Sequential model is the course's fully connected network
 built from Dense layers, compiled with a loss and an optimizer, and trained
 with mini-batch SGD by ``fit``, the way the course's Keras script does it.
 """
+import contextlib
+import os
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -21,6 +22,11 @@ from fastnn.layers import Activation, Dense, Layer
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _PREDICT_CHUNK = 4096            # rows per forward pass in predict/evaluate (results do not depend on it)
+# Threads in training (see _thread_plan): below _SMALL_STEP multiply-adds per step one thread
+# is fastest; up to _LARGE_STEP two workers split each batch, each calling single-threaded BLAS;
+# above it the products are large enough for BLAS' own threads.
+_SMALL_STEP = 200_000
+_LARGE_STEP = 50_000_000
 
 
 def _as_dtype(dtype):
@@ -352,7 +358,35 @@ class Sequential:
 
     # ------------------------------------------------------------ training
 
-    def _training_buffers(self, batch_size, velocities=None):
+    def _thread_plan(self, batch_size):
+        """(workers, BLAS threads or None to leave BLAS alone) for training at this batch size.
+
+        The threads available are FASTNN_NUM_THREADS if set, else the CPUs this process may
+        run on, capped by the current BLAS thread limit (so threadpoolctl's
+        ``threadpool_limits(1)`` or fastnn.utils.blas_threads(1) makes training single-threaded).
+        """
+        setting = os.environ.get("FASTNN_NUM_THREADS")
+        if setting:
+            try:
+                threads = int(setting)
+            except ValueError:
+                raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {setting!r}") from None
+            if threads < 1:
+                raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {setting!r}")
+        else:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            from threadpoolctl import threadpool_info
+            blas = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+            if blas:
+                threads = min(threads, min(blas))
+        work = batch_size * self.count_params()          # multiply-adds of one forward pass
+        if threads < 2 or work < _SMALL_STEP:
+            return 1, 1
+        if work <= _LARGE_STEP:
+            return 2, 1
+        return 1, None
+
+    def _training_buffers(self, batch_size, velocities=None, n_workers=1):
         """The workspace of one fit: a trainer whose buffers the layers show as X, Z, A, delta, dW, db."""
         ops = get_backend(self.backend)
         dense = self._dense_layers()
@@ -376,6 +410,8 @@ class Sequential:
                 layer._views = dict(X=views["Z"], Z=views["Z"], A=views["A"], delta=views["delta"])
         kind = self._loss_kind
         extra = self.loss.kernel_args(self.output_units) if kind == "focal_cross_entropy" else {}
+        if self.backend == "compiled":
+            extra["n_workers"] = n_workers
         trainer = ops.Trainer(X_buffer, slots, self._activations(), kind, **extra)
         return trainer
 
@@ -455,7 +491,17 @@ class Sequential:
         n = x.shape[0]
         steps = -(-n // batch_size)
         rng = np.random.default_rng(seed)
-        trainer = self._training_buffers(min(batch_size, n))
+        workers, blas = self._thread_plan(min(batch_size, n))
+        trainer = self._training_buffers(min(batch_size, n), n_workers=workers)
+        with contextlib.ExitStack() as stack:
+            if blas is not None:
+                from fastnn.utils import blas_threads
+                stack.enter_context(blas_threads(blas))
+            return self._fit_loop(trainer, x, labels, Y, w, val, n, steps, rng, batch_size, epochs,
+                                  initial_epoch, shuffle, verbose, callbacks)
+
+    def _fit_loop(self, trainer, x, labels, Y, w, val, n, steps, rng, batch_size, epochs, initial_epoch,
+                  shuffle, verbose, callbacks):
         opt = self.optimizer
         acc_name = self.metrics[0] if self.metrics else None
         acc_kind = ("none", "argmax", "threshold").index(self._accuracy_kind)

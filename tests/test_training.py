@@ -279,3 +279,74 @@ def test_gradcheck_detects_a_wrong_gradient(iris_split, monkeypatch):
     real = Sequential.gradients
     monkeypatch.setattr(Sequential, "gradients", lambda self, *a, **k: [1.01 * g for g in real(self, *a, **k)])
     assert fastnn.gradcheck(model, x_train[:12], to_categorical(y_train[:12], 3)) > 1e-3
+
+
+@pytest.mark.parametrize("loss, output, units", [
+    ("categorical_crossentropy", "softmax", 3),
+    (CategoricalFocalCrossentropy(gamma=2.0, alpha=[0.2, 0.3, 0.5]), "softmax", 3),
+    ("binary_crossentropy", "sigmoid", 1),
+    ("mse", "tanh", 2),
+])
+def test_two_workers_train_like_one(loss, output, units):
+    """Data parallelism: two threads each take half of every batch; the summed gradient is the same."""
+    from fastnn.backend import get_backend
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((203, 6))                         # 203 = 20·10 + 3: a short last batch
+    if units == 3:
+        y = to_categorical(rng.integers(0, 3, 203), 3)
+    elif output == "sigmoid":
+        y = rng.integers(0, 2, (203, 1)).astype(float)
+    else:
+        y = rng.standard_normal((203, units))
+    results = []
+    for workers in (1, 2):
+        model = Sequential([Dense(7, activation="relu", input_shape=(6,)), Dense(units, activation=output)],
+                           dtype="float64", seed=3)
+        model.compile(loss=loss, optimizer=SGD(lr=0.05, momentum=0.9, decay=0.01), metrics=["accuracy"])
+        x_, labels, Y, w = model._prepare(x, y, class_weight=None)
+        trainer = model._training_buffers(10, n_workers=workers)
+        losses = np.zeros(21)
+        order = rng.permutation(203).astype(np.intp) if workers == 1 else order
+        done, iteration, hits, counted = trainer.train(x_, labels, Y, w, order, 0, 21, 0.05, 0.01, 0.9, True,
+                                                       0, losses, 1 if units > 1 else 2)
+        results.append((losses.copy(), model.get_weights(), hits, counted, done, iteration))
+        model._set_batch_views(trainer.last_batch_size)
+        # the layers' views show the whole last batch (3 rows: 1 from one worker, 2 from the other)
+        np.testing.assert_array_equal(model.layers[0].X, x_[order[200:]])
+    (l1, w1, h1, c1, d1, i1), (l2, w2, h2, c2, d2, i2) = results
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    assert (h1, c1, d1, i1) == (h2, c2, d2, i2) == (h1, c1, 21, 21)
+
+
+def test_two_workers_with_a_one_row_batch():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)
+    weights = []
+    for workers in (1, 2):
+        model = iris_net(dtype="float64", loss="sparse_categorical_crossentropy", seed=0)
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(1, n_workers=workers)
+        trainer.train(x_, labels, Y, w, np.arange(5, dtype=np.intp), 0, 5, 0.1, 0.0, 0.9, False, 0, np.zeros(5), 1)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_thread_plan(monkeypatch):
+    small = iris_net()
+    big = Sequential([Dense(1024, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")])
+    net_a = Sequential([Dense(64, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")])
+    monkeypatch.setenv("FASTNN_NUM_THREADS", "2")
+    assert small._thread_plan(10) == (1, 1)           # a few thousand multiply-adds: one thread
+    assert net_a._thread_plan(100) == (2, 1)          # two workers, single-threaded BLAS each
+    assert big._thread_plan(1000) == (1, None)        # large products: BLAS' own threads
+    monkeypatch.setenv("FASTNN_NUM_THREADS", "1")
+    assert net_a._thread_plan(100) == (1, 1)
+    monkeypatch.setenv("FASTNN_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="FASTNN_NUM_THREADS"):
+        net_a._thread_plan(100)
+    monkeypatch.delenv("FASTNN_NUM_THREADS")
+    with fastnn.utils.blas_threads(1):
+        assert net_a._thread_plan(100) == (1, 1)      # a user's BLAS limit is respected

@@ -21,6 +21,14 @@ from fastnn._kernels.dense cimport dense_forward_raw, dense_backward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
 
+cdef extern from "team.h" nogil:
+    enum: FNN_MAX_WORKERS
+    ctypedef struct fnn_barrier:
+        pass
+    void fnn_barrier_init(fnn_barrier *barrier, int n_workers)
+    void fnn_barrier_wait(fnn_barrier *barrier)
+    int fnn_team_run(int n_workers, void (*work)(void *arg, int worker) noexcept nogil, void *arg)
+
 # Loss kinds; the first three are fused with the output activation.
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
               "binary_cross_entropy", "mean_squared_error")
@@ -73,6 +81,22 @@ cdef struct Loop:
     fnn_int hits, counted, last_n
 
 
+cdef struct Shared:   # what the workers of one train() call share
+    Layer *layers
+    int n_layers, loss_kind, n_workers
+    bint is_float
+    double gamma
+    void *alpha
+    void **dW_extra       # per layer: the gradient buffers of worker 1 (worker 0 uses the layer's own)
+    void **db_extra
+    Loop *loop
+    Batch *batch
+    fnn_barrier barrier
+    double loss_part[FNN_MAX_WORKERS]
+    fnn_int hits_part[FNN_MAX_WORKERS]
+    Py_ssize_t done
+
+
 cdef void *addr(a):
     """Address of an array's first element (NULL for None or an empty array)."""
     if a is None or a.size == 0:
@@ -92,22 +116,32 @@ cdef class Trainer:
     activations : list of activation names, one per layer.
     loss : one of LOSS_KINDS. The fused kinds require the matching output activation.
     gamma, alpha : focal loss parameters (alpha: None or one value per class).
+    n_workers : int, default 1
+        Threads that share each batch (data parallelism: each takes a block of rows and
+        its own gradient buffers; the gradients are summed in the update). Use 1 BLAS
+        thread with more than one worker.
     """
     cdef Layer *layers
-    cdef int n_layers, loss_kind
+    cdef void **dW_extra
+    cdef void **db_extra
+    cdef int n_layers, loss_kind, n_workers
     cdef Py_ssize_t batch_size
     cdef double gamma
     cdef bint is_float
-    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer
+    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _extra
     cdef readonly Py_ssize_t last_batch_size
 
     def __cinit__(self):
         self.layers = NULL
+        self.dW_extra = NULL
+        self.db_extra = NULL
 
     def __dealloc__(self):
         free(self.layers)
+        free(self.dW_extra)
+        free(self.db_extra)
 
-    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None):
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -119,9 +153,15 @@ cdef class Trainer:
         self.loss_kind = LOSS_KINDS.index(loss)
         self.gamma = _validate.scalar("gamma", gamma, low=0.0)
         self.n_layers = len(layers)
+        if n_workers not in (1, 2):
+            raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
+        self.n_workers = n_workers
         self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
-        if self.layers == NULL:
+        self.dW_extra = <void **> malloc(self.n_layers * sizeof(void *))
+        self.db_extra = <void **> malloc(self.n_layers * sizeof(void *))
+        if self.layers == NULL or self.dW_extra == NULL or self.db_extra == NULL:
             raise MemoryError()
+        extra = []
         keep = [X_buffer]
         n_in, previous_A = X_buffer.shape[1], X_buffer
         for l, (slots, act) in enumerate(zip(layers, activations)):
@@ -144,12 +184,20 @@ cdef class Trainer:
                                    vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
                                    delta=addr(delta), input=addr(previous_A))
             keep += [W, b, vW, vb, dW, db, Z, A, delta]
+            if n_workers > 1:       # the second worker's gradients
+                dW1 = np.zeros_like(dW)
+                db1 = np.zeros_like(db) if db is not None else None
+                extra += [dW1, db1]
+                self.dW_extra[l], self.db_extra[l] = addr(dW1), addr(db1)
+            else:
+                self.dW_extra[l], self.db_extra[l] = NULL, NULL
             n_in, previous_A = n_out, A
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
         if needs is not None and out_act != needs:
             raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {out_act!r}")
         self._keep = keep
+        self._extra = extra
         n_classes = n_in
         self._alpha = None
         if alpha is not None:
@@ -175,8 +223,8 @@ cdef class Trainer:
         """
         cdef Loop loop
         cdef Batch batch
-        cdef Py_ssize_t done
-        cdef void *alpha = addr(self._alpha)
+        cdef Shared shared
+        cdef int status = 0
         cdef Py_ssize_t bs = self.batch_size
         dtype = self.dtype
         _validate.array("X", X, 2, dtype)
@@ -235,126 +283,187 @@ cdef class Trainer:
         batch.label = <fnn_int *> addr(self._label_buffer)
         batch.Y = addr(self._Y_buffer)
         batch.w = addr(self._w_buffer)
+        shared.layers = self.layers
+        shared.n_layers = self.n_layers
+        shared.loss_kind = self.loss_kind
+        shared.n_workers = self.n_workers
+        shared.is_float = self.is_float
+        shared.gamma = self.gamma
+        shared.alpha = addr(self._alpha)
+        shared.dW_extra = self.dW_extra
+        shared.db_extra = self.db_extra
+        shared.loop = &loop
+        shared.batch = &batch
+        shared.done = 0
+        fnn_barrier_init(&shared.barrier, self.n_workers)
         with nogil:
-            if self.is_float:
-                done = _run[float](self.layers, self.n_layers, self.loss_kind, self.gamma,
-                                   <float *> alpha, &loop, &batch)
+            if self.n_workers == 1:
+                _worker(&shared, 0)
             else:
-                done = _run[double](self.layers, self.n_layers, self.loss_kind, self.gamma,
-                                    <double *> alpha, &loop, &batch)
+                status = fnn_team_run(self.n_workers, _worker, &shared)
+        if status != 0:
+            raise RuntimeError(f"could not start {self.n_workers} training threads")
         if loop.last_n:
             self.last_batch_size = loop.last_n
-        return done, loop.iteration, loop.hits, loop.counted
+        return shared.done, loop.iteration, loop.hits, loop.counted
 
 
-cdef Py_ssize_t _run(Layer *layers, int n_layers, int loss_kind, double gamma, floating *alpha,
-                     Loop *loop, Batch *batch) noexcept nogil:
-    cdef Py_ssize_t j, start, m, i, l, done = 0
+cdef void _worker(void *arg, int worker) noexcept nogil:
+    cdef Shared *s = <Shared *> arg
+    if s.is_float:
+        _work(s, worker, <float *> NULL)
+    else:
+        _work(s, worker, <double *> NULL)
+
+
+cdef inline floating *rows(void *base, Py_ssize_t first_row, Py_ssize_t n_cols, floating *tag) noexcept nogil:
+    """The address of row first_row of a row-major matrix with n_cols columns (NULL stays NULL)."""
+    if base == NULL:
+        return NULL
+    return (<floating *> base) + first_row * n_cols
+
+
+cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
+    """The steps of one train() call, as seen by one worker.
+
+    Each worker takes its own block of rows of every batch (rows lo..hi of m): it gathers
+    them, runs them forward, computes their loss and δ, and backpropagates them into its
+    own gradient buffers. At the barrier the workers' losses and gradients are complete;
+    each then updates its share of every parameter array with the summed gradient, and a
+    second barrier makes the new weights visible before the next batch.
+    """
+    cdef Loop *loop = s.loop
+    cdef Batch *batch = s.batch
+    cdef Layer *layers = s.layers
     cdef Layer *L
-    cdef Layer *out = &layers[n_layers - 1]
-    cdef int n_k = out.n_out
-    cdef double loss_sum, lr_t
+    cdef Layer *out = &layers[s.n_layers - 1]
+    cdef int n_layers = s.n_layers, n_workers = s.n_workers, l, v
+    cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
+    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, n, first, count
+    cdef double total, lr_t
     cdef fnn_int *index
-    cdef floating *X = <floating *> loop.X
-    cdef floating *Y = <floating *> loop.Y
-    cdef floating *w = <floating *> loop.w
-    cdef floating *bX = <floating *> batch.X
-    cdef floating *bY = <floating *> batch.Y
-    cdef floating *bw = <floating *> batch.w
     cdef fnn_int *label = NULL
-    cdef floating *row_Y = NULL
-    cdef floating *row_w = NULL
+    cdef floating *Y_rows = NULL
+    cdef floating *w_rows = NULL
+    cdef floating *dW
+    cdef floating *db
+    cdef floating *dW2
+    cdef floating *db2
     for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
         start = j * loop.batch_size
         m = loop.n_order - start
         if m > loop.batch_size:
             m = loop.batch_size
-        index = loop.order + start
-        # -- gather the batch by index
+        lo = worker * m // n_workers
+        hi = (worker + 1) * m // n_workers
+        mw = hi - lo
+        index = loop.order + start + lo
+        # -- gather this worker's rows of the batch by index
         if floating is float:
-            fnn_gather_rows_f32(X, index, m, layers[0].n_in, bX)
+            fnn_gather_rows_f32(<float *> loop.X, index, mw, n_in, rows(batch.X, lo, n_in, tag))
         else:
-            fnn_gather_rows_f64(X, index, m, layers[0].n_in, bX)
+            fnn_gather_rows_f64(<double *> loop.X, index, mw, n_in, rows(batch.X, lo, n_in, tag))
         if loop.labels != NULL:
-            for i in range(m):
-                batch.label[i] = loop.labels[index[i]]
-            label = batch.label
+            for i in range(mw):
+                batch.label[lo + i] = loop.labels[index[i]]
+            label = batch.label + lo
         else:
             if floating is float:
-                fnn_gather_rows_f32(Y, index, m, n_k, bY)
+                fnn_gather_rows_f32(<float *> loop.Y, index, mw, n_k, rows(batch.Y, lo, n_k, tag))
             else:
-                fnn_gather_rows_f64(Y, index, m, n_k, bY)
-            row_Y = bY
-        if w != NULL:
-            for i in range(m):
-                bw[i] = w[index[i]]
-            row_w = bw
-        # -- forward: Z := I·W + b; A := g(Z) (the fused losses apply the output activation)
+                fnn_gather_rows_f64(<double *> loop.Y, index, mw, n_k, rows(batch.Y, lo, n_k, tag))
+            Y_rows = rows(batch.Y, lo, n_k, tag)
+        if loop.w != NULL:
+            w_rows = rows(batch.w, lo, 1, tag)
+            for i in range(mw):
+                w_rows[i] = (<floating *> loop.w)[index[i]]
+        # -- forward: Z := I·W + b;  A := g(Z)  (the fused losses apply the output activation)
         for l in range(n_layers):
             L = &layers[l]
-            dense_forward_raw(<floating *> L.input, <floating *> L.W, <floating *> L.b, <floating *> L.Z,
-                              m, L.n_in, L.n_out)
-            if l < n_layers - 1 or loss_kind >= BCE:
-                bias_activation(L.act, <floating *> NULL, <floating *> L.Z, <floating *> L.A, m, L.n_out)
-        # -- loss and δ of the output layer
-        _loss(loss_kind, gamma, alpha, out, label, row_Y, row_w, m, &loss_sum)
-        loop.losses[j - loop.first_batch] = loss_sum / m
-        if not isfinite(loss_sum):
-            break
+            dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> L.b,
+                              rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
+            if l < n_layers - 1 or s.loss_kind >= BCE:
+                bias_activation(L.act, <floating *> NULL, rows(L.Z, lo, L.n_out, tag),
+                                rows(L.A, lo, L.n_out, tag), mw, L.n_out)
+        # -- loss and δ of the output layer, scaled by 1/m for the whole batch
+        _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
+              rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
+              1.0 / m, &s.loss_part[worker])
+        s.hits_part[worker] = 0
         if loop.accuracy == 1:
             if floating is float:
-                loop.hits += fnn_count_argmax_matches_f32(<float *> out.A, label, <float *> row_Y, m, n_k)
+                s.hits_part[worker] = fnn_count_argmax_matches_f32(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
             else:
-                loop.hits += fnn_count_argmax_matches_f64(<double *> out.A, label, <double *> row_Y, m, n_k)
-            loop.counted += m
+                s.hits_part[worker] = fnn_count_argmax_matches_f64(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
         elif loop.accuracy == 2:
             if floating is float:
-                loop.hits += fnn_count_threshold_matches_f32(<float *> out.A, <float *> row_Y, m * n_k)
+                s.hits_part[worker] = fnn_count_threshold_matches_f32(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
             else:
-                loop.hits += fnn_count_threshold_matches_f64(<double *> out.A, <double *> row_Y, m * n_k)
-            loop.counted += m * n_k
-        # -- backward: dW := Iᵀ·δ; db := Σ δ; δ_prev := (δ·Wᵀ) ⊙ g'(Z_prev)
+                s.hits_part[worker] = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
+        # -- backward: dW := Iᵀ·δ;  db := Σ δ;  δ_prev := (δ·Wᵀ) ⊙ g'(Z_prev), into this worker's buffers
         for l in range(n_layers - 1, -1, -1):
             L = &layers[l]
-            dense_backward_raw(<floating *> L.input, <floating *> L.W, <floating *> L.delta,
-                               <floating *> L.dW, <floating *> L.db,
-                               <floating *> layers[l - 1].delta if l > 0 else <floating *> NULL,
-                               m, L.n_in, L.n_out)
+            dW = <floating *> L.dW if worker == 0 else <floating *> s.dW_extra[l]
+            db = <floating *> L.db if worker == 0 or L.db == NULL else <floating *> s.db_extra[l]
+            dense_backward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, rows(L.delta, lo, L.n_out, tag),
+                               dW, db, rows(layers[l - 1].delta, lo, L.n_in, tag) if l > 0 else <floating *> NULL,
+                               mw, L.n_in, L.n_out)
             if l > 0:
-                activation_backward_raw(layers[l - 1].act, <floating *> layers[l - 1].Z,
-                                        <floating *> layers[l - 1].A, <floating *> layers[l - 1].delta,
-                                        <floating *> layers[l - 1].delta, m, L.n_in)
-        # -- update: v := μ·v − γ_t·g;  w := w + v
-        lr_t = loop.lr / (1.0 + loop.decay * loop.iteration)
+                activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
+                                        rows(layers[l - 1].A, lo, L.n_in, tag),
+                                        rows(layers[l - 1].delta, lo, L.n_in, tag),
+                                        rows(layers[l - 1].delta, lo, L.n_in, tag), mw, L.n_in)
+        fnn_barrier_wait(&s.barrier)                  # every worker's loss and gradient are done
+        total = 0
+        for v in range(n_workers):
+            total += s.loss_part[v]
+        if worker == 0:
+            loop.losses[k] = total / m
+            if loop.accuracy:
+                for v in range(n_workers):
+                    loop.hits += s.hits_part[v]
+                loop.counted += m if loop.accuracy == 1 else m * n_k
+        if not isfinite(total):
+            break                                     # every worker sees the same total and stops
+        # -- update this worker's share:  v := μ·v − γ_t·g;  w := w + v,  g = Σ_workers dW
+        lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
         for l in range(n_layers):
             L = &layers[l]
-            _sgd(<floating *> L.W, <floating *> L.dW, <floating *> L.vW, <fnn_int> L.n_in * L.n_out,
+            n = <Py_ssize_t> L.n_in * L.n_out
+            first, count = worker * n // n_workers, (worker + 1) * n // n_workers - worker * n // n_workers
+            dW2 = <floating *> s.dW_extra[l] + first if n_workers > 1 else <floating *> NULL
+            _sgd(<floating *> L.W + first, <floating *> L.dW + first, dW2, <floating *> L.vW + first, count,
                  lr_t, loop.momentum, loop.nesterov)
             if L.b != NULL:
-                _sgd(<floating *> L.b, <floating *> L.db, <floating *> L.vb, L.n_out, lr_t,
-                     loop.momentum, loop.nesterov)
-        loop.iteration += 1
-        loop.last_n = m
-        done += 1
-    return done
+                n = L.n_out
+                first, count = worker * n // n_workers, (worker + 1) * n // n_workers - worker * n // n_workers
+                db2 = <floating *> s.db_extra[l] + first if n_workers > 1 else <floating *> NULL
+                _sgd(<floating *> L.b + first, <floating *> L.db + first, db2, <floating *> L.vb + first,
+                     count, lr_t, loop.momentum, loop.nesterov)
+        fnn_barrier_wait(&s.barrier)                  # the new weights are in place for the next batch
+        k += 1
+        if worker == 0:
+            loop.last_n = m
+    if worker == 0:
+        s.done = k
+        loop.iteration += k
 
 
-cdef inline void _sgd(floating *w, floating *g, floating *v, fnn_int n, double lr, double mu,
-                      bint nesterov) noexcept nogil:
+cdef inline void _sgd(floating *w, floating *g, floating *g_extra, floating *v, fnn_int n, double lr,
+                      double mu, bint nesterov) noexcept nogil:
     if floating is float:
-        fnn_sgd_momentum_f32(w, g, v, n, lr, mu, nesterov)
+        fnn_sgd_momentum_f32(w, g, g_extra, v, n, lr, mu, nesterov)
     else:
-        fnn_sgd_momentum_f64(w, g, v, n, lr, mu, nesterov)
+        fnn_sgd_momentum_f64(w, g, g_extra, v, n, lr, mu, nesterov)
 
 
-cdef void _loss(int kind, double gamma, floating *alpha, Layer *out, fnn_int *label, floating *Y,
-                floating *w, Py_ssize_t m, double *loss_sum) noexcept nogil:
-    """Loss of the batch into loss_sum (Σ_b w_b E_b) and δ of the output layer, scaled by 1/m."""
-    cdef double scale = 1.0 / m
-    cdef fnn_int n_k = out.n_out
-    cdef floating *Z = <floating *> out.Z
-    cdef floating *A = <floating *> out.A
-    cdef floating *delta = <floating *> out.delta
+cdef void _loss(int kind, double gamma, floating *alpha, int act, floating *Z, floating *A, floating *delta,
+                fnn_int n_k, fnn_int *label, floating *Y, floating *w, Py_ssize_t m, double scale,
+                double *loss_sum) noexcept nogil:
+    """Σ_b w_b E_b of m rows into loss_sum, and δ = scale·∂(Σ w E)/∂Z of those rows."""
+    loss_sum[0] = 0
+    if m == 0:
+        return
     if floating is float:
         if kind == SOFTMAX_CE:
             fnn_softmax_cross_entropy_f32(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
@@ -378,7 +487,7 @@ cdef void _loss(int kind, double gamma, floating *alpha, Layer *out, fnn_int *la
         else:
             fnn_mean_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
     if kind >= BCE:     # dA → δ through the output activation
-        activation_backward_raw(out.act, Z, A, delta, delta, m, n_k)
+        activation_backward_raw(act, Z, A, delta, delta, m, n_k)
 
 
 def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=np.float32):

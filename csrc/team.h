@@ -1,0 +1,26 @@
+/* A small team of threads for the compiled training loop: run one function on N
+ * workers (the caller is worker 0) and let them meet at a barrier between phases.
+ * Plain C11 atomics and POSIX threads; nothing here knows about Python. */
+#ifndef FASTNN_TEAM_H
+#define FASTNN_TEAM_H
+
+#include <stdatomic.h>
+
+#define FNN_MAX_WORKERS 8
+
+typedef struct {
+    atomic_int waiting;     /* workers that have arrived in the current round */
+    atomic_int round;       /* incremented when the last worker arrives */
+    int n_workers;
+} fnn_barrier;
+
+void fnn_barrier_init(fnn_barrier *barrier, int n_workers);
+
+/* Block until all n_workers have called it; spins briefly, then yields the CPU. */
+void fnn_barrier_wait(fnn_barrier *barrier);
+
+/* Run work(arg, w) for w = 0 .. n_workers-1, worker 0 on the calling thread; return when
+ * all have finished. Returns 0, or -1 if a thread could not be started (then nothing ran). */
+int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg);
+
+#endif
