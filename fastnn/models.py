@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from fastnn import losses as _losses
+from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
 from fastnn.callbacks import Callback, History, ProgbarLogger
@@ -359,26 +360,8 @@ class Sequential:
     # ------------------------------------------------------------ training
 
     def _thread_plan(self, batch_size):
-        """(workers, BLAS threads or None to leave BLAS alone) for training at this batch size.
-
-        The threads available are FASTNN_NUM_THREADS if set, else the CPUs this process may
-        run on, capped by the current BLAS thread limit (so threadpoolctl's
-        ``threadpool_limits(1)`` or fastnn.utils.blas_threads(1) makes training single-threaded).
-        """
-        setting = os.environ.get("FASTNN_NUM_THREADS")
-        if setting:
-            try:
-                threads = int(setting)
-            except ValueError:
-                raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {setting!r}") from None
-            if threads < 1:
-                raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {setting!r}")
-        else:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            from threadpoolctl import threadpool_info
-            blas = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
-            if blas:
-                threads = min(threads, min(blas))
+        """(workers, BLAS threads or None to leave BLAS alone) for training at this batch size."""
+        threads = available_threads()
         work = batch_size * self.count_params()          # multiply-adds of one forward pass
         if threads < 2 or work < _SMALL_STEP:
             return 1, 1
@@ -495,8 +478,7 @@ class Sequential:
         trainer = self._training_buffers(min(batch_size, n), n_workers=workers)
         with contextlib.ExitStack() as stack:
             if blas is not None:
-                from fastnn.utils import blas_threads
-                stack.enter_context(blas_threads(blas))
+                stack.enter_context(limit_blas(blas))
             return self._fit_loop(trainer, x, labels, Y, w, val, n, steps, rng, batch_size, epochs,
                                   initial_epoch, shuffle, verbose, callbacks)
 
@@ -624,15 +606,21 @@ class Sequential:
             yield rows, I, out[:m]
 
     def predict(self, x, batch_size=None, verbose=0):
-        """The network's outputs ŷ = f(x), shape (n_samples, units) (probabilities for softmax)."""
+        """The network's outputs ŷ = f(x), shape (n_samples, units) (probabilities for softmax).
+
+        The rows run in chunks in one compiled call; on two or more cores the two halves of
+        the rows run on two threads (the result does not depend on it, nor on batch_size).
+        """
         self._require_built("predict")
         x = self._check_x(x)
         if batch_size is not None:
             _positive_int("batch_size", batch_size)
+        dense = self._dense_layers()
         result = np.empty((x.shape[0], self.output_units), dtype=self.dtype)
-        ops, act = get_backend(self.backend), self._activations()[-1]
-        for rows, Z, _ in self._forward(x):
-            ops.activation_forward(act, Z, result[rows])
+        workers = 2 if available_threads() >= 2 and x.shape[0] >= 256 else 1
+        with limit_blas(1):
+            get_backend(self.backend).forward(x, [layer.W for layer in dense], [layer.b for layer in dense],
+                                              self._activations(), result, _PREDICT_CHUNK, workers)
         return result
 
     def _evaluate_prepared(self, x, labels, Y, w):

@@ -228,6 +228,20 @@ def sgd_update(w, g, v, learning_rate, momentum=0.0, nesterov=False):
     return w
 
 
+# ---------------------------------------------------------------- the whole network
+
+
+def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
+    """out := f(X): each layer's A = g(X·W + b) feeds the next (chunk and n_workers only
+    matter to the compiled backend; here the whole X goes through at once)."""
+    A = X
+    for W, b, name in zip(weights, biases, activations):
+        Z = A @ W + (b if b is not None else 0)
+        A = _activation(name)[0](Z)
+    out[...] = A
+    return out
+
+
 # ---------------------------------------------------------------- training loop
 
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
