@@ -18,19 +18,27 @@ static inline REAL FN(sigmoid)(REAL z)
     return e / (1 + e);
 }
 
+/* One row of logits: writes e_k = e^(z_k - m) into p (m = max z) and returns s = sum_k e_k. */
+static double FN(exp_shifted_row)(const REAL *z, REAL *p, fnn_int n_k, REAL *max_out)
+{
+    REAL m = z[0];
+    for (fnn_int k = 1; k < n_k; k++) {
+        if (z[k] > m) m = z[k];
+    }
+    double s = 0;
+    for (fnn_int k = 0; k < n_k; k++) {
+        p[k] = EXP(z[k] - m);
+        s += p[k];
+    }
+    *max_out = m;
+    return s;
+}
+
 /* softmax of one row: a_k = e^(z_k - m) / sum_j e^(z_j - m), m = max_j z_j */
 static void FN(softmax_row)(const REAL *z, REAL *a, fnn_int n)
 {
-    REAL m = z[0];
-    for (fnn_int k = 1; k < n; k++) {
-        if (z[k] > m) m = z[k];
-    }
-    REAL s = 0;
-    for (fnn_int k = 0; k < n; k++) {
-        a[k] = EXP(z[k] - m);
-        s += a[k];
-    }
-    REAL inv = 1 / s;
+    REAL m;
+    REAL inv = (REAL)(1.0 / FN(exp_shifted_row)(z, a, n, &m));
     for (fnn_int k = 0; k < n; k++) a[k] *= inv;
 }
 
@@ -142,22 +150,6 @@ void FN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_b, fnn_int n_o)
 /* ------------------------------------------------------------------ */
 /* Losses                                                             */
 /* ------------------------------------------------------------------ */
-
-/* One row of logits: writes e_k = e^(z_k - m) into p (m = max z) and returns s = sum_k e_k. */
-static double FN(exp_shifted_row)(const REAL *z, REAL *p, fnn_int n_k, REAL *max_out)
-{
-    REAL m = z[0];
-    for (fnn_int k = 1; k < n_k; k++) {
-        if (z[k] > m) m = z[k];
-    }
-    double s = 0;
-    for (fnn_int k = 0; k < n_k; k++) {
-        p[k] = EXP(z[k] - m);
-        s += p[k];
-    }
-    *max_out = m;
-    return s;
-}
 
 /* log p_c and 1 - p_c for one class of a row whose shifted exponentials e_k are in e.
  * 1 - p_c is summed over the other classes rather than subtracted from 1, and when c
