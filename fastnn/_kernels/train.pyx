@@ -490,14 +490,23 @@ cdef void _loss(int kind, double gamma, floating *alpha, int act, floating *Z, f
         activation_backward_raw(act, Z, A, delta, delta, m, n_k)
 
 
-def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=np.float32):
+cdef struct Floor:
+    Layer *layers
+    Py_ssize_t n_layers, steps, batch_size, n_samples
+    int n_workers
+    bint is_float
+
+
+def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=np.float32, int n_workers=1):
     """Run only the matrix products of one training epoch (the BLAS floor), for benchmarks.
 
     For a network with layer_sizes = [n_in, h1, ..., n_out] and n_samples / batch_size
     steps, each step does exactly the GEMMs a training step does: Z := I·W forward,
     dW := Iᵀ·δ and (but for the first layer) δ·Wᵀ backward, on buffers allocated
     once, in one call with the GIL released. Nothing else (no activations, loss,
-    update or data gathering) is done, so its time bounds any training loop's.
+    update, data gathering or synchronisation) is done, so its time bounds any training
+    loop's. With n_workers = 2, two threads each run the products of half of every
+    batch's rows (the floor of data-parallel training; use single-threaded BLAS then).
     """
     dtype = np.dtype(dtype)
     if dtype not in (_validate.float32, _validate.float64):
@@ -505,151 +514,63 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
     sizes = [int(s) for s in layer_sizes]
     if len(sizes) < 2 or min(sizes) < 1 or batch_size < 1 or n_samples < 1:
         raise ValueError("need at least two layer sizes >= 1, batch_size >= 1 and n_samples >= 1")
-    rng = np.random.default_rng(0)
-    Ws = [np.ascontiguousarray(rng.standard_normal((a, b)), dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
-    dWs = [np.zeros_like(W) for W in Ws]
-    acts = [np.ascontiguousarray(rng.standard_normal((batch_size, s)), dtype=dtype) for s in sizes]
-    deltas = [np.zeros((batch_size, s), dtype=dtype) for s in sizes]
-    cdef Py_ssize_t n_layers = len(Ws), steps = (n_samples + batch_size - 1) // batch_size
-    cdef Layer *layers = <Layer *> malloc(n_layers * sizeof(Layer))
-    if layers == NULL:
-        raise MemoryError()
-    for l in range(n_layers):
-        layers[l] = Layer(n_in=sizes[l], n_out=sizes[l + 1], act=0, W=addr(Ws[l]), b=NULL, vW=NULL, vb=NULL,
-                          dW=addr(dWs[l]), db=NULL, Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
-                          input=addr(acts[l]))
-    cdef Py_ssize_t j, m
-    cdef bint single = dtype == _validate.float32
-    try:
-        with nogil:
-            for j in range(steps):
-                m = batch_size if (j + 1) * batch_size <= n_samples else n_samples - j * batch_size
-                if single:
-                    _gemms_of_a_step(layers, n_layers, m, <float *> NULL)
-                else:
-                    _gemms_of_a_step(layers, n_layers, m, <double *> NULL)
-    finally:
-        free(layers)
-
-
-cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t m, floating *dtype_tag) noexcept nogil:
-    cdef Py_ssize_t l
-    cdef Layer *L
-    for l in range(n_layers):
-        L = &layers[l]
-        dense_forward_raw(<floating *> L.input, <floating *> L.W, <floating *> NULL, <floating *> L.Z,
-                          m, L.n_in, L.n_out)
-    for l in range(n_layers - 1, -1, -1):
-        L = &layers[l]
-        dense_backward_raw(<floating *> L.input, <floating *> L.W, <floating *> L.delta, <floating *> L.dW,
-                           <floating *> NULL, <floating *> layers[l - 1].delta if l > 0 else <floating *> NULL,
-                           m, L.n_in, L.n_out)
-
-
-cdef struct Forward:   # one predict() call, shared by its workers
-    Layer *layers
-    int n_layers, n_workers
-    bint is_float
-    void *X
-    void *out
-    Py_ssize_t n_rows, chunk, width
-    void **scratch      # per worker: two (chunk × width) buffers, one after the other
-
-
-def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_workers=1):
-    """out := f(X), the network's outputs, in one call with the GIL released.
-
-    X : (n_samples, n_in); weights[l] : (n_in_l, n_out_l); biases[l] : (n_out_l,) or None;
-    activations[l] : name; out : (n_samples, n_out_last). The rows are processed in chunks
-    of ``chunk`` rows; with n_workers = 2 the two halves of the rows run on two threads
-    (use single-threaded BLAS then). Returns out.
-    """
-    dtype = _validate.array("X", X, 2)
-    if len(weights) == 0 or not (len(weights) == len(biases) == len(activations)):
-        raise ValueError("need one weight matrix, bias and activation per layer")
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
     if n_workers not in (1, 2):
         raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
-    cdef Py_ssize_t n_layers = len(weights), l, width = 0
-    n_in = X.shape[1]
-    codes = []
-    for l in range(n_layers):
-        W, b = weights[l], biases[l]
-        _validate.array(f"weights[{l}]", W, 2, dtype)
-        if W.shape[0] != n_in:
-            raise ValueError(f"weights[{l}] has shape {W.shape} but its input has {n_in} columns")
-        if b is not None:
-            _validate.array(f"biases[{l}]", b, 1, dtype)
-            _validate.shape(f"biases[{l}]", b, (W.shape[1],))
-        codes.append(_validate.activation_code(activations[l]))
-        n_in = W.shape[1]
-        width = max(width, n_in)
-    _validate.array("out", out, 2, dtype)
-    _validate.shape("out", out, (X.shape[0], n_in))
-    _validate.writable_and_separate("out", out, X=X)
-    chunk = min(chunk, max(X.shape[0], 1))
-    scratch = [np.empty((2, chunk, width), dtype=dtype) for _ in range(n_workers)]
-    cdef Forward f
-    cdef Layer *layers = <Layer *> malloc(n_layers * sizeof(Layer))
-    cdef void *scratch_ptrs[2]
+    rng = np.random.default_rng(0)
+    Ws = [np.ascontiguousarray(rng.standard_normal((a, b)), dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    dWs = [np.zeros_like(W) for W in Ws for _ in range(n_workers)]
+    acts = [np.ascontiguousarray(rng.standard_normal((batch_size, s)), dtype=dtype) for s in sizes]
+    deltas = [np.zeros((batch_size, s), dtype=dtype) for s in sizes]
+    cdef Py_ssize_t n_layers = len(Ws), l, w
+    cdef Layer *layers = <Layer *> malloc(n_workers * n_layers * sizeof(Layer))
+    cdef Floor f
     cdef int status = 0
     if layers == NULL:
         raise MemoryError()
-    try:
-        n_in = X.shape[1]
+    for w in range(n_workers):          # worker w: its own dW buffers, the same W and batch buffers
         for l in range(n_layers):
-            layers[l] = Layer(n_in=n_in, n_out=weights[l].shape[1], act=codes[l], W=addr(weights[l]),
-                              b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
-                              delta=NULL, input=NULL)
-            n_in = weights[l].shape[1]
-        for l in range(n_workers):
-            scratch_ptrs[l] = addr(scratch[l])
-        f.layers, f.n_layers, f.n_workers = layers, n_layers, n_workers
-        f.is_float = dtype == _validate.float32
-        f.X, f.out, f.n_rows, f.chunk, f.width = addr(X), addr(out), X.shape[0], chunk, width
-        f.scratch = scratch_ptrs
+            layers[w * n_layers + l] = Layer(n_in=sizes[l], n_out=sizes[l + 1], act=0, W=addr(Ws[l]), b=NULL,
+                                             vW=NULL, vb=NULL, dW=addr(dWs[l * n_workers + w]), db=NULL,
+                                             Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
+                                             input=addr(acts[l]))
+    f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
+    f.steps, f.n_workers, f.is_float = (n_samples + batch_size - 1) // batch_size, n_workers, dtype == _validate.float32
+    try:
         with nogil:
             if n_workers == 1:
-                _forward_worker(&f, 0)
+                _floor_worker(&f, 0)
             else:
-                status = fnn_team_run(n_workers, _forward_worker, &f)
+                status = fnn_team_run(n_workers, _floor_worker, &f)
     finally:
         free(layers)
     if status != 0:
         raise RuntimeError(f"could not start {n_workers} threads")
-    return out
 
 
-cdef void _forward_worker(void *arg, int worker) noexcept nogil:
-    cdef Forward *f = <Forward *> arg
-    if f.is_float:
-        _forward_rows(f, worker, <float *> NULL)
-    else:
-        _forward_rows(f, worker, <double *> NULL)
+cdef void _floor_worker(void *arg, int worker) noexcept nogil:
+    cdef Floor *f = <Floor *> arg
+    cdef Py_ssize_t j, m, lo, hi
+    for j in range(f.steps):
+        m = f.batch_size if (j + 1) * f.batch_size <= f.n_samples else f.n_samples - j * f.batch_size
+        lo, hi = worker * m // f.n_workers, (worker + 1) * m // f.n_workers
+        if f.is_float:
+            _gemms_of_a_step(f.layers + worker * f.n_layers, f.n_layers, lo, hi - lo, <float *> NULL)
+        else:
+            _gemms_of_a_step(f.layers + worker * f.n_layers, f.n_layers, lo, hi - lo, <double *> NULL)
 
 
-cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
-    """This worker's block of rows, chunk by chunk: I := X rows; for each layer Z := I·W + b,
-    A := g(Z) into the other scratch buffer (the last layer writes into out)."""
-    cdef Py_ssize_t lo = worker * f.n_rows // f.n_workers, hi = (worker + 1) * f.n_rows // f.n_workers
-    cdef Py_ssize_t start, m
-    cdef int l
+cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py_ssize_t m,
+                           floating *dtype_tag) noexcept nogil:
+    """The GEMMs of one step on rows lo .. lo + m of the batch buffers."""
+    cdef Py_ssize_t l
     cdef Layer *L
-    cdef floating *buffers = <floating *> f.scratch[worker]
-    cdef floating *I
-    cdef floating *Z
-    start = lo
-    while start < hi:
-        m = min(f.chunk, hi - start)
-        I = rows(f.X, start, f.layers[0].n_in, tag)
-        for l in range(f.n_layers):
-            L = &f.layers[l]
-            if l == f.n_layers - 1:
-                Z = rows(f.out, start, L.n_out, tag)
-            else:
-                Z = buffers + (l % 2) * f.chunk * f.width
-            dense_forward_raw(I, <floating *> L.W, <floating *> L.b, Z, m, L.n_in, L.n_out)
-            bias_activation(L.act, <floating *> NULL, Z, Z, m, L.n_out)
-            I = Z
-        start += m
+    for l in range(n_layers):
+        L = &layers[l]
+        dense_forward_raw(rows(L.input, lo, L.n_in, dtype_tag), <floating *> L.W, <floating *> NULL,
+                          rows(L.Z, lo, L.n_out, dtype_tag), m, L.n_in, L.n_out)
+    for l in range(n_layers - 1, -1, -1):
+        L = &layers[l]
+        dense_backward_raw(rows(L.input, lo, L.n_in, dtype_tag), <floating *> L.W,
+                           rows(L.delta, lo, L.n_out, dtype_tag), <floating *> L.dW, <floating *> NULL,
+                           rows(layers[l - 1].delta, lo, L.n_in, dtype_tag) if l > 0 else <floating *> NULL,
+                           m, L.n_in, L.n_out)
