@@ -574,3 +574,114 @@ cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py
                            rows(L.delta, lo, L.n_out, dtype_tag), <floating *> L.dW, <floating *> NULL,
                            rows(layers[l - 1].delta, lo, L.n_in, dtype_tag) if l > 0 else <floating *> NULL,
                            m, L.n_in, L.n_out)
+
+
+cdef struct Forward:   # one predict() call, shared by its workers
+    Layer *layers
+    int n_layers, n_workers
+    bint is_float
+    void *X
+    void *out
+    Py_ssize_t n_rows, chunk, width
+    void **scratch      # per worker: two (chunk × width) buffers, one after the other
+
+
+def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_workers=1):
+    """out := f(X), the network's outputs, in one call with the GIL released.
+
+    X : (n_samples, n_in); weights[l] : (n_in_l, n_out_l); biases[l] : (n_out_l,) or None;
+    activations[l] : name; out : (n_samples, n_out_last). The rows are processed in chunks
+    of ``chunk`` rows; with n_workers = 2 the two halves of the rows run on two threads
+    (use single-threaded BLAS then). Returns out.
+    """
+    dtype = _validate.array("X", X, 2)
+    if len(weights) == 0 or not (len(weights) == len(biases) == len(activations)):
+        raise ValueError("need one weight matrix, bias and activation per layer")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if n_workers not in (1, 2):
+        raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
+    cdef Py_ssize_t n_layers = len(weights), l, width = 0
+    n_in = X.shape[1]
+    codes = []
+    for l in range(n_layers):
+        W, b = weights[l], biases[l]
+        _validate.array(f"weights[{l}]", W, 2, dtype)
+        if W.shape[0] != n_in:
+            raise ValueError(f"weights[{l}] has shape {W.shape} but its input has {n_in} columns")
+        if b is not None:
+            _validate.array(f"biases[{l}]", b, 1, dtype)
+            _validate.shape(f"biases[{l}]", b, (W.shape[1],))
+        codes.append(_validate.activation_code(activations[l]))
+        n_in = W.shape[1]
+        width = max(width, n_in)
+    _validate.array("out", out, 2, dtype)
+    _validate.shape("out", out, (X.shape[0], n_in))
+    # out is written chunk by chunk while X, the weights and the biases are still being read
+    _validate.writable_and_separate("out", out, X=X, **{f"weights[{l}]": weights[l] for l in range(n_layers)},
+                                    **{f"biases[{l}]": biases[l] for l in range(n_layers)})
+    chunk = min(chunk, max(X.shape[0], 1))
+    scratch = [np.empty((2, chunk, width), dtype=dtype) for _ in range(n_workers)]
+    cdef Forward f
+    cdef Layer *layers = <Layer *> malloc(n_layers * sizeof(Layer))
+    cdef void *scratch_ptrs[2]
+    cdef int status = 0
+    if layers == NULL:
+        raise MemoryError()
+    try:
+        n_in = X.shape[1]
+        for l in range(n_layers):
+            layers[l] = Layer(n_in=n_in, n_out=weights[l].shape[1], act=codes[l], W=addr(weights[l]),
+                              b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
+                              delta=NULL, input=NULL)
+            n_in = weights[l].shape[1]
+        for l in range(n_workers):
+            scratch_ptrs[l] = addr(scratch[l])
+        f.layers, f.n_layers, f.n_workers = layers, n_layers, n_workers
+        f.is_float = dtype == _validate.float32
+        f.X, f.out, f.n_rows, f.chunk, f.width = addr(X), addr(out), X.shape[0], chunk, width
+        f.scratch = scratch_ptrs
+        with nogil:
+            if n_workers == 1:
+                _forward_worker(&f, 0)
+            else:
+                status = fnn_team_run(n_workers, _forward_worker, &f)
+    finally:
+        free(layers)
+    if status != 0:
+        raise RuntimeError(f"could not start {n_workers} threads")
+    return out
+
+
+cdef void _forward_worker(void *arg, int worker) noexcept nogil:
+    cdef Forward *f = <Forward *> arg
+    if f.is_float:
+        _forward_rows(f, worker, <float *> NULL)
+    else:
+        _forward_rows(f, worker, <double *> NULL)
+
+
+cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
+    """This worker's block of rows, chunk by chunk: I := X rows; for each layer Z := I·W + b,
+    A := g(Z) into the other scratch buffer (the last layer writes into out)."""
+    cdef Py_ssize_t lo = worker * f.n_rows // f.n_workers, hi = (worker + 1) * f.n_rows // f.n_workers
+    cdef Py_ssize_t start, m
+    cdef int l
+    cdef Layer *L
+    cdef floating *buffers = <floating *> f.scratch[worker]
+    cdef floating *I
+    cdef floating *Z
+    start = lo
+    while start < hi:
+        m = min(f.chunk, hi - start)
+        I = rows(f.X, start, f.layers[0].n_in, tag)
+        for l in range(f.n_layers):
+            L = &f.layers[l]
+            if l == f.n_layers - 1:
+                Z = rows(f.out, start, L.n_out, tag)
+            else:
+                Z = buffers + (l % 2) * f.chunk * f.width
+            dense_forward_raw(I, <floating *> L.W, <floating *> L.b, Z, m, L.n_in, L.n_out)
+            bias_activation(L.act, <floating *> NULL, Z, Z, m, L.n_out)
+            I = Z
+        start += m
