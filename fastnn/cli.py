@@ -2,6 +2,7 @@
 
     fastnn train iris
     fastnn train mnist --hidden 64 64 64 --epochs 10 --save mnist.fnn
+    fastnn train iris --features petal_length petal_width --plots pictures/
     fastnn evaluate mnist.fnn mnist
     fastnn summary mnist.fnn
     fastnn predict mnist.fnn digit.png
@@ -80,6 +81,7 @@ def cmd_train(args):
     defaults = DEFAULTS[args.task]
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else defaults[name]
     x_train, y_train, x_test, y_test, class_names = load_task(args.task, args.data, seed=args.seed or 0)
+    x_train, x_test = select_features(args, x_train, x_test)
     prep = preprocessing_for(args.task, x_train)
     x_train, x_test = preprocess(x_train, prep), preprocess(x_test, prep)
     n_classes = len(class_names)
@@ -101,6 +103,8 @@ def cmd_train(args):
     optimizer = SGD(learning_rate=pick("lr"), momentum=pick("momentum"), decay=pick("decay"), nesterov=args.nesterov)
     model.compile(loss=loss, optimizer=optimizer, metrics=["accuracy"])
     model.metadata = {"task": args.task, "preprocessing": prep, "class_names": class_names}
+    if args.features:
+        model.metadata["features"] = list(args.features)
     sparse = args.loss == "sparse_categorical_crossentropy"
     encode = (lambda y: y) if sparse else (lambda y: to_categorical(y, n_classes))
     model.summary()
@@ -118,6 +122,8 @@ def cmd_train(args):
     if args.save:
         model.save(args.save)
         print(f"saved to {args.save}")
+    if args.plots:
+        write_plots(args, model, history, x_test, y_test, class_names, prep)
     return 0
 
 
@@ -141,6 +147,8 @@ def cmd_evaluate(args):
     if task_of_model is not None and task_of_model != args.dataset:
         raise CommandError(f"{args.model} was trained on {task_of_model}, not {args.dataset}")
     _, _, x_test, y_test, class_names = load_task(args.dataset, args.data)
+    if meta.get("features"):             # trained on some of the measurements (train --features)
+        x_test = x_test[:, [IRIS_FEATURES.index(name) for name in meta["features"]]]
     if "preprocessing" in meta:
         x_test = preprocess(x_test, meta["preprocessing"])
     if x_test.shape[1] != model.input_dim:
@@ -255,6 +263,46 @@ def cmd_predict(args):
     return 0
 
 
+# ---------------------------------------------------------------- pictures (train --features, --plots)
+
+IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")     # load_iris()'s columns
+
+
+def select_features(args, x_train, x_test):
+    """Keep the columns named by --features (iris); before training, check that --plots can be written."""
+    if args.plots:
+        from pathlib import Path
+        from fastnn.plot import require_matplotlib
+        try:
+            require_matplotlib()
+            Path(args.plots).mkdir(parents=True, exist_ok=True)
+        except (ImportError, OSError) as exc:
+            raise CommandError(f"--plots {args.plots}: {exc}") from None
+    if not args.features:
+        return x_train, x_test
+    if args.task != "iris":
+        raise CommandError(f"--features names measurements of iris; the inputs of {args.task} are pixels")
+    if len(set(args.features)) != len(args.features):
+        raise CommandError(f"--features names a feature twice: {' '.join(args.features)}")
+    columns = [IRIS_FEATURES.index(name) for name in args.features]
+    return x_train[:, columns], x_test[:, columns]
+
+
+def write_plots(args, model, history, x_test, y_test, class_names, prep):
+    """--plots DIR: learning curves, confusion matrix, misclassified test images (image tasks) and the
+    decision boundary (two features) as PNG files, drawn in the data's own units (cm, pixel values)."""
+    from pathlib import Path
+    from fastnn.plot import training_figures
+    raw = x_test * np.asarray(prep["scale"]) + np.asarray(prep["mean"])        # preprocess undone
+    feature_names = [f"{name} (cm)" for name in args.features] if args.features else None
+    figures = training_figures(model, history, raw, y_test, class_names=class_names, feature_names=feature_names,
+                               transform=lambda x: preprocess(x, prep))
+    for stem, figure in figures.items():
+        path = Path(args.plots) / f"{stem}.png"
+        figure.savefig(path, dpi=100)
+        print(f"wrote {path}")
+
+
 # ---------------------------------------------------------------- argument parsing
 
 
@@ -283,6 +331,11 @@ def build_parser():
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1])
     train.add_argument("--save", metavar="PATH", help="write the trained model to this file")
     train.add_argument("--data", metavar="DIR", help="folder with the MNIST-style IDX files")
+    train.add_argument("--features", nargs="+", choices=IRIS_FEATURES, metavar="NAME",
+                       help=f"iris: train on these measurements only ({', '.join(IRIS_FEATURES)})")
+    train.add_argument("--plots", metavar="DIR", help="write learning curves, confusion matrix, misclassified "
+                       "images and, for two features, the decision boundary as PNG files into DIR "
+                       "(needs pip install fastnn[plot])")
     train.set_defaults(run=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a task's test set")
