@@ -98,6 +98,8 @@ def sample_weight(w, n_rows, dtype):
         return None
     array("sample_weight", w, 1, dtype)
     shape("sample_weight", w, (n_rows,))
+    if w.size and not (np.isfinite(w.min()) and np.isfinite(w.max()) and w.min() >= 0):
+        raise ValueError("sample_weight must hold finite values >= 0")
     return w
 
 

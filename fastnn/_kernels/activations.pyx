@@ -35,28 +35,35 @@ cdef inline floating *first(floating[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] * a.shape[1] else NULL
 
 
-cdef int _forward(int act, floating[:, ::1] Z, floating[:, ::1] A) noexcept:
+cdef inline const floating *cfirst(const floating[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] * a.shape[1] else NULL
+
+
+# The inputs are const memoryviews, so that read-only arrays are accepted as inputs.
+cdef int _forward(int act, const floating[:, ::1] Z, floating[:, ::1] A) noexcept:
     cdef int status
     with nogil:
-        status = bias_activation(act, <const floating *> NULL, first(Z), first(A), Z.shape[0], Z.shape[1])
+        # without a bias (b = NULL) the kernel only reads Z: casting the const away is safe
+        status = bias_activation(act, <const floating *> NULL, <floating *> cfirst(Z), first(A),
+                                 Z.shape[0], Z.shape[1])
     return status
 
 
-cdef int _derivative(int act, floating[:, ::1] Z, floating[:, ::1] A, floating[:, ::1] out) noexcept:
+cdef int _derivative(int act, const floating[:, ::1] Z, const floating[:, ::1] A, floating[:, ::1] out) noexcept:
     cdef int status
     with nogil:
         if floating is float:
-            status = fnn_activation_derivative_f32(act, first(Z), first(A), first(out), Z.shape[0] * Z.shape[1])
+            status = fnn_activation_derivative_f32(act, cfirst(Z), cfirst(A), first(out), Z.shape[0] * Z.shape[1])
         else:
-            status = fnn_activation_derivative_f64(act, first(Z), first(A), first(out), Z.shape[0] * Z.shape[1])
+            status = fnn_activation_derivative_f64(act, cfirst(Z), cfirst(A), first(out), Z.shape[0] * Z.shape[1])
     return status
 
 
-cdef int _backward(int act, floating[:, ::1] Z, floating[:, ::1] A, floating[:, ::1] dA,
+cdef int _backward(int act, const floating[:, ::1] Z, const floating[:, ::1] A, const floating[:, ::1] dA,
                    floating[:, ::1] delta) noexcept:
     cdef int status
     with nogil:
-        status = activation_backward_raw(act, first(Z), first(A), first(dA), first(delta),
+        status = activation_backward_raw(act, cfirst(Z), cfirst(A), cfirst(dA), first(delta),
                                          Z.shape[0], Z.shape[1])
     return status
 

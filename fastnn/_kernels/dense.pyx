@@ -45,8 +45,13 @@ cdef inline floating *ptr(floating[::1] a) noexcept nogil:
     return &a[0] if a.shape[0] > 0 else NULL
 
 
-cdef void _forward(floating[:, ::1] X, floating[:, ::1] W, floating[::1] b, floating[:, ::1] Z):
-    cdef const floating *b_o = ptr(b) if b is not None else NULL
+cdef inline const floating *cptr(const floating[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+# The inputs are const memoryviews, so that read-only arrays are accepted as inputs.
+cdef void _forward(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b, floating[:, ::1] Z):
+    cdef const floating *b_o = cptr(b) if b is not None else NULL
     with nogil:
         dense_forward_raw(&X[0, 0] if X.shape[0] * X.shape[1] else NULL,
                           &W[0, 0] if W.shape[0] * W.shape[1] else NULL, b_o,
@@ -54,7 +59,7 @@ cdef void _forward(floating[:, ::1] X, floating[:, ::1] W, floating[::1] b, floa
                           Z.shape[0], X.shape[1], Z.shape[1])
 
 
-cdef void _backward(floating[:, ::1] X, floating[:, ::1] W, floating[:, ::1] delta,
+cdef void _backward(const floating[:, ::1] X, const floating[:, ::1] W, const floating[:, ::1] delta,
                     floating[:, ::1] dW, floating[::1] db, floating[:, ::1] dX):
     cdef floating *db_o = ptr(db) if db is not None else NULL
     cdef floating *dx_bi = NULL

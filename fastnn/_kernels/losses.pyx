@@ -91,12 +91,13 @@ def _check_batch(name, Z):
     return dtype
 
 
-def _check_output(name, out, Z, *inputs):
+def _check_output(name, out, like, **inputs):
+    """An optional output: the dtype and shape of ``like``, writeable, overlapping none of ``inputs``."""
     if out is None:
         return
-    _validate.array(name, out, 2, Z.dtype)
-    _validate.shape(name, out, Z.shape)
-    _validate.writable_and_separate(name, out, **{f"input {i}": a for i, a in enumerate(inputs)})
+    _validate.array(name, out, 2, like.dtype)
+    _validate.shape(name, out, like.shape)
+    _validate.writable_and_separate(name, out, **inputs)
 
 
 def _per_class_alpha(alpha, n_classes, dtype):
@@ -124,10 +125,12 @@ def softmax_cross_entropy(Z, y, P, delta=None, sample_weight=None):
     dtype = _check_batch("Z", Z)
     label, Y = _validate.labels("y", y, Z.shape[0], Z.shape[1], dtype)
     w = _validate.sample_weight(sample_weight, Z.shape[0], dtype)
-    _check_output("P", P, Z, Z, Y, w)
+    # y is read while P and delta are written, whether as rows or as class ids
+    targets = Y if Y is not None else label
+    _check_output("P", P, Z, Z=Z, y=targets, sample_weight=w)
     if P is None:
         raise TypeError("P is required: the softmax probabilities are written there")
-    _check_output("delta", delta, Z, Z, Y, w, P)
+    _check_output("delta", delta, Z, Z=Z, y=targets, sample_weight=w, P=P)
     if dtype == _validate.float32:
         return _softmax_xent[float](Z, label, Y, w, None, 0.0, False, P, delta)
     return _softmax_xent[double](Z, label, Y, w, None, 0.0, False, P, delta)
@@ -146,8 +149,9 @@ def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alph
     a = _per_class_alpha(alpha, Z.shape[1], dtype)
     if P is None:
         raise TypeError("P is required: the softmax probabilities are written there")
-    _check_output("P", P, Z, Z, Y, w)
-    _check_output("delta", delta, Z, Z, Y, w, P)
+    targets = Y if Y is not None else label
+    _check_output("P", P, Z, Z=Z, y=targets, sample_weight=w, alpha=a)
+    _check_output("delta", delta, Z, Z=Z, y=targets, sample_weight=w, alpha=a, P=P)
     if dtype == _validate.float32:
         return _softmax_xent[float](Z, label, Y, w, a, gamma, True, P, delta)
     return _softmax_xent[double](Z, label, Y, w, a, gamma, True, P, delta)
@@ -163,8 +167,8 @@ def sigmoid_binary_cross_entropy(Z, y, A, delta=None, sample_weight=None):
     w = _validate.sample_weight(sample_weight, Z.shape[0], dtype)
     if A is None:
         raise TypeError("A is required: the sigmoid outputs are written there")
-    _check_output("A", A, Z, Z, y, w)
-    _check_output("delta", delta, Z, Z, y, w, A)
+    _check_output("A", A, Z, Z=Z, y=y, sample_weight=w)
+    _check_output("delta", delta, Z, Z=Z, y=y, sample_weight=w, A=A)
     if dtype == _validate.float32:
         return _elementwise[float](0, Z, y, w, A, delta)
     return _elementwise[double](0, Z, y, w, A, delta)
@@ -178,7 +182,7 @@ def binary_cross_entropy(A, y, dA=None, sample_weight=None):
     dtype = _check_batch("A", A)
     _validate.targets("y", y, A.shape, dtype)
     w = _validate.sample_weight(sample_weight, A.shape[0], dtype)
-    _check_output("dA", dA, A, A, y, w)
+    _check_output("dA", dA, A, A=A, y=y, sample_weight=w)
     if dtype == _validate.float32:
         return _elementwise[float](1, A, y, w, None, dA)
     return _elementwise[double](1, A, y, w, None, dA)
@@ -189,7 +193,7 @@ def mean_squared_error(A, y, dA=None, sample_weight=None):
     dtype = _check_batch("A", A)
     _validate.targets("y", y, A.shape, dtype)
     w = _validate.sample_weight(sample_weight, A.shape[0], dtype)
-    _check_output("dA", dA, A, A, y, w)
+    _check_output("dA", dA, A, A=A, y=y, sample_weight=w)
     if dtype == _validate.float32:
         return _elementwise[float](2, A, y, w, None, dA)
     return _elementwise[double](2, A, y, w, None, dA)

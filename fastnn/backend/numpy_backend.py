@@ -259,7 +259,11 @@ class Trainer:
     layer's Z, A, delta) hold the last batch's forward and backward quantities.
     """
 
-    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None):
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1):
+        # n_workers: the compiled trainer can split each batch between threads; here one
+        # thread does everything, which gives the same result.
+        if n_workers not in (1, 2):
+            raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         needs = _FUSED_OUTPUT.get(loss)

@@ -1,0 +1,233 @@
+"""The compiled backend and the NumPy reference: same functions, same signatures, same values.
+
+Values are compared on random inputs in float32 and float64, over odd shapes:
+a batch of 1, sizes that are not multiples of 8 (7, 13, 33), and very wide and
+very narrow layers (1 → 300, 300 → 1) beside the course's MNIST net (784 → 64 → 10).
+"""
+import inspect
+import re
+
+import numpy as np
+import pytest
+
+from fastnn.backend import compiled_backend, get_backend, numpy_backend
+
+# Compiled-only helpers with no textbook counterpart. Keep this list short and explicit:
+# gemm_floor runs only the BLAS products of an epoch, a floor for the benchmarks.
+COMPILED_ONLY = {"gemm_floor"}
+FUNCTIONS = [name for name in compiled_backend.__all__
+             if inspect.isroutine(getattr(compiled_backend, name)) and name not in COMPILED_ONLY]
+BATCHES = [1, 7, 13, 33]
+LAYERS = [(1, 300), (300, 1), (7, 13), (13, 7), (33, 33), (784, 64), (64, 10)]
+WIDTHS = [1, 2, 7, 13, 33, 300]
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def test_every_function_exists_in_both_backends():
+    assert len(FUNCTIONS) >= 12
+    missing = {name for name in compiled_backend.__all__ if not hasattr(numpy_backend, name)}
+    assert missing == COMPILED_ONLY, f"numpy_backend lacks {sorted(missing - COMPILED_ONLY)}"
+    assert get_backend("compiled").name == "compiled" and get_backend("numpy").name == "numpy"
+    with pytest.raises(ValueError, match="backend"):
+        get_backend("fortran")
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_signatures_match(name):
+    compiled_sig = inspect.signature(getattr(compiled_backend, name))
+    reference_sig = inspect.signature(getattr(numpy_backend, name))
+    assert compiled_sig == reference_sig, f"{name}: compiled {compiled_sig} vs numpy {reference_sig}"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_the_reference_documents_its_formula(name):
+    doc = inspect.getdoc(getattr(numpy_backend, name))
+    assert doc and (":=" in doc or "E_b" in doc), f"numpy_backend.{name} should state its formula"
+
+
+def test_trainer_interfaces_match():
+    assert compiled_backend.LOSS_KINDS == numpy_backend.LOSS_KINDS
+    assert compiled_backend.ACCURACY_KINDS == numpy_backend.ACCURACY_KINDS
+    assert inspect.signature(compiled_backend.Trainer.train) == inspect.signature(numpy_backend.Trainer.train)
+    # the compiled constructor (of a cdef class) has no introspectable signature: compare the
+    # reference's parameters with the ones the compiled docstring documents, then call both with
+    # the reference's parameter names as keywords, leaving the defaulted ones out
+    params = inspect.signature(numpy_backend.Trainer.__init__).parameters
+    documented = re.findall(r"^    (\w+(?:, \w+)*) :", compiled_backend.Trainer.__doc__, re.M)
+    assert [name for names in documented for name in names.split(", ")] == list(params)[1:]
+    layer = (np.zeros((2, 3)), np.zeros(3), np.zeros((2, 3)), np.zeros(3), np.zeros((2, 3)), np.zeros(3),
+             np.zeros((4, 3)), np.zeros((4, 3)), np.zeros((4, 3)))
+    for trainer in (compiled_backend.Trainer, numpy_backend.Trainer):
+        t = trainer(X_buffer=np.zeros((4, 2)), layers=[layer], activations=["softmax"],
+                    loss="softmax_cross_entropy")
+        assert t.last_batch_size == 0
+        trainer(X_buffer=np.zeros((4, 2)), layers=[layer], activations=["softmax"],
+                loss="focal_cross_entropy", gamma=2.0, alpha=[1.0, 2.0, 3.0])
+
+
+# ---------------------------------------------------------------- values
+
+
+def both(compiled_call, reference_call):
+    """Run one call on each backend; returns their results."""
+    return compiled_call(compiled_backend), reference_call(numpy_backend)
+
+
+@pytest.mark.parametrize("n_b", BATCHES)
+@pytest.mark.parametrize("n_i, n_o", LAYERS)
+def test_dense(dtype, close, n_b, n_i, n_o):
+    rng = np.random.default_rng(n_b * n_i + n_o)
+    X = rng.standard_normal((n_b, n_i)).astype(dtype)
+    W = (rng.standard_normal((n_i, n_o)) / np.sqrt(n_i)).astype(dtype)
+    b = rng.standard_normal(n_o).astype(dtype)
+    delta = rng.standard_normal((n_b, n_o)).astype(dtype)
+    out = {}
+    for backend in (compiled_backend, numpy_backend):
+        Z = np.full((n_b, n_o), np.nan, dtype)
+        dW, db, dX = np.full_like(W, np.nan), np.full_like(b, np.nan), np.full_like(X, np.nan)
+        backend.dense_forward(X, W, b, Z)
+        backend.dense_backward(X, W, delta, dW, db, dX)
+        out[backend.name] = Z, dW, db, dX
+    for label, c, r in zip(("Z", "dW", "db", "dX"), out["compiled"], out["numpy"]):
+        assert c.dtype == dtype
+        close(c, r, dtype, label)
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 300, 1), (300, 1, 7), (13, 33, 7), (64, 784, 10)])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul(dtype, close, m, k, n, trans_a, trans_b):
+    rng = np.random.default_rng(m + k + n)
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    results = []
+    for backend in (compiled_backend, numpy_backend):
+        C = C0.copy()
+        backend.matmul(A, B, C, trans_a=trans_a, trans_b=trans_b, alpha=0.7, beta=-1.5)
+        results.append(C)
+    close(*results, dtype, "C")
+
+
+ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax")
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("n_b", BATCHES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_activations(dtype, close, name, n_b, width):
+    rng = np.random.default_rng(n_b * width)
+    Z = (3 * rng.standard_normal((n_b, width))).astype(dtype)
+    Z[0, 0] = 0                                   # the kinks, where both backends pick the same side
+    if Z.size > 2:
+        Z.flat[1], Z.flat[2] = -1, 1
+    dA = rng.standard_normal((n_b, width)).astype(dtype)
+    out = {}
+    for backend in (compiled_backend, numpy_backend):
+        A, delta, deriv = (np.full_like(Z, np.nan) for _ in range(3))
+        backend.activation_forward(name, Z, A)
+        backend.activation_backward(name, Z, A, dA, delta)
+        if name != "softmax":
+            backend.activation_derivative(name, Z, A, deriv)
+        out[backend.name] = A, delta, deriv
+    for label, c, r in zip(("A", "delta", "derivative"), out["compiled"], out["numpy"]):
+        close(c, r, dtype, f"{name}: {label}")
+
+
+LOSS_CASES = [  # (loss, targets, weighted, focal keywords)
+    ("softmax_cross_entropy", "ids", False, {}),
+    ("softmax_cross_entropy", "onehot", True, {}),
+    ("softmax_cross_entropy", "soft", True, {}),
+    ("focal_cross_entropy", "ids", False, {}),
+    ("focal_cross_entropy", "ids", True, dict(gamma=0.5, alpha=0.25)),
+    ("focal_cross_entropy", "onehot", False, dict(gamma=5.0, alpha="per-class")),
+    ("focal_cross_entropy", "soft", True, dict(gamma=1.0)),
+    ("sigmoid_binary_cross_entropy", "binary", False, {}),
+    ("sigmoid_binary_cross_entropy", "soft", True, {}),
+    ("binary_cross_entropy", "binary", True, {}),
+    ("binary_cross_entropy", "soft", False, {}),
+    ("mean_squared_error", "real", False, {}),
+    ("mean_squared_error", "real", True, {}),
+]
+
+
+def loss_inputs(rng, loss, target, weighted, n, k, dtype):
+    Z = (3 * rng.standard_normal((n, k))).astype(dtype)
+    if loss == "binary_cross_entropy":
+        Z = rng.uniform(0, 1, (n, k)).astype(dtype)
+        Z.flat[::5] = 0                          # some probabilities at the clip
+        Z.flat[1::7] = 1
+    ids = rng.integers(0, k, n)
+    y = {"ids": ids, "onehot": np.eye(k, dtype=dtype)[ids], "soft": rng.random((n, k)).astype(dtype),
+         "binary": rng.integers(0, 2, (n, k)).astype(dtype),
+         "real": rng.standard_normal((n, k)).astype(dtype)}[target]
+    w = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    return Z, y, w
+
+
+@pytest.mark.parametrize("loss, target, weighted, focal", LOSS_CASES)
+@pytest.mark.parametrize("n", BATCHES)
+@pytest.mark.parametrize("k", [1, 2, 7, 10, 33])
+def test_losses(dtype, close, loss, target, weighted, focal, n, k):
+    rng = np.random.default_rng(n * 100 + k)
+    Z, y, w = loss_inputs(rng, loss, target, weighted, n, k, dtype)
+    if focal.get("alpha") == "per-class":
+        focal = dict(focal, alpha=list(rng.uniform(0.1, 1, k)))
+    results = {}
+    for backend in (compiled_backend, numpy_backend):
+        f = getattr(backend, loss)
+        out, grad = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
+        if loss in ("binary_cross_entropy", "mean_squared_error"):
+            L = f(Z, y, grad, w)
+        else:
+            L = f(Z, y, out, grad, w, **focal)
+        assert isinstance(L, float)
+        results[backend.name] = L, out, grad
+    (Lc, out_c, grad_c), (Lr, out_r, grad_r) = results["compiled"], results["numpy"]
+    close(Lc, Lr, dtype, f"{loss}: loss")
+    close(grad_c, grad_r, dtype, f"{loss}: gradient")
+    np.testing.assert_array_equal(np.isnan(out_c), np.isnan(out_r))
+    if not np.all(np.isnan(out_r)):
+        close(out_c, out_r, dtype, f"{loss}: P or A")
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (13, 33), (1, 300), (300, 1), (784, 64)])
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_update(dtype, close, shape, momentum, nesterov):
+    rng = np.random.default_rng(len(shape))
+    w0, v0 = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for backend in (compiled_backend, numpy_backend):
+        w, v = w0.copy(), v0.copy()
+        backend.sgd_update(w, g, v, 0.05, momentum, nesterov)
+        results.append((w, v))
+    close(results[0][0], results[1][0], dtype, "w")
+    close(results[0][1], results[1][1], dtype, "v")
+
+
+NETWORKS = [  # layer sizes and activations of a whole network, for forward()
+    ((784, 64, 10), ("relu", "softmax")),
+    ((1, 300, 1), ("tanh", "sigmoid")),
+    ((13, 7, 33, 2), ("hard_sigmoid", "step", "linear")),
+    ((5, 3), ("softmax",)),
+]
+
+
+@pytest.mark.parametrize("sizes, activations", NETWORKS)
+@pytest.mark.parametrize("n", [0, 1, 7, 33])
+@pytest.mark.parametrize("chunk, n_workers", [(1024, 1), (3, 1), (1, 2), (5, 2)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_forward(dtype, close, sizes, activations, n, chunk, n_workers, bias):
+    """The whole network's outputs in one call: chunked rows, one or two workers, same answer."""
+    rng = np.random.default_rng(n + len(sizes))
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(b).astype(dtype) if bias else None for b in sizes[1:]]
+    results = []
+    for backend in (compiled_backend, numpy_backend):
+        out = np.full((n, sizes[-1]), np.nan, dtype)
+        assert backend.forward(X, weights, biases, list(activations), out, chunk=chunk, n_workers=n_workers) is out
+        results.append(out)
+    close(*results, dtype, "forward")

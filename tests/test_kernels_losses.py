@@ -1,0 +1,356 @@
+"""Loss kernels: the batch loss L = (1/n) Σ_b w_b E_b and its gradient in one pass.
+
+* every gradient against central differences of L in float64 (relative error < 1e-6);
+* loss values against formulas written independently here with SciPy;
+* stability: logits of ±1e4, probabilities at exactly 0 and 1, all-equal logits,
+  focal loss with p_c → 1 (also for 0 < γ < 1, where (1 − p_c)^γ has an infinite slope);
+* focal loss with γ = 0, α = None is cross-entropy.
+"""
+import numpy as np
+import pytest
+from scipy.special import expit, log_softmax
+
+N, K = 5, 4           # the batch of the gradient checks: 5 samples, 4 classes / outputs
+
+
+def logits(rng, n=N, k=K):
+    return 1.5 * rng.standard_normal((n, k))
+
+
+def targets(rng, kind, n=N, k=K):
+    """Class targets as ids, one-hot rows or soft rows (which need not sum to 1)."""
+    ids = rng.integers(0, k, n)
+    if kind == "ids":
+        return ids
+    if kind == "onehot":
+        return np.eye(k)[ids]
+    return rng.random((n, k))
+
+
+def weights(rng, weighted, n=N):
+    return rng.uniform(0.1, 2.0, n) if weighted else None
+
+
+def as_rows(y, k):
+    return np.eye(k)[y] if y.ndim == 1 else y
+
+
+# ---------------------------------------------------------------- gradients against central differences
+
+
+@pytest.mark.parametrize("kind", ["ids", "onehot", "soft"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_softmax_cross_entropy_gradient(backend, gradcheck, kind, weighted):
+    rng = np.random.default_rng(1)
+    Z, y, w = logits(rng), targets(rng, kind), weights(rng, weighted)
+    P = np.empty_like(Z)
+    numeric = gradcheck.central_difference(lambda: backend.softmax_cross_entropy(Z, y, P, None, w), Z)
+    delta = np.full_like(Z, np.nan)
+    backend.softmax_cross_entropy(Z, y, P, delta, w)
+    assert gradcheck.relative_error(delta, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 5.0])
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.1, 0.5, 1.0, 2.0]],
+                         ids=["no-alpha", "alpha-scalar", "alpha-per-class"])
+@pytest.mark.parametrize("kind", ["ids", "soft"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_focal_cross_entropy_gradient(backend, gradcheck, gamma, alpha, kind, weighted):
+    rng = np.random.default_rng(2)
+    Z, y, w = logits(rng), targets(rng, kind), weights(rng, weighted)
+    P = np.empty_like(Z)
+
+    def L():
+        return backend.focal_cross_entropy(Z, y, P, None, w, gamma=gamma, alpha=alpha)
+
+    numeric = gradcheck.central_difference(L, Z)
+    delta = np.full_like(Z, np.nan)
+    backend.focal_cross_entropy(Z, y, P, delta, w, gamma=gamma, alpha=alpha)
+    assert gradcheck.relative_error(delta, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("soft", [False, True], ids=["binary", "soft"])
+def test_sigmoid_binary_cross_entropy_gradient(backend, gradcheck, weighted, soft):
+    rng = np.random.default_rng(3)
+    Z, w = 3 * rng.standard_normal((N, K)), weights(rng, weighted)
+    y = rng.random((N, K)) if soft else rng.integers(0, 2, (N, K)).astype(np.float64)
+    A = np.empty_like(Z)
+    numeric = gradcheck.central_difference(lambda: backend.sigmoid_binary_cross_entropy(Z, y, A, None, w), Z)
+    delta = np.full_like(Z, np.nan)
+    backend.sigmoid_binary_cross_entropy(Z, y, A, delta, w)
+    assert gradcheck.relative_error(delta, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("soft", [False, True], ids=["binary", "soft"])
+def test_binary_cross_entropy_gradient(backend, gradcheck, weighted, soft):
+    rng = np.random.default_rng(4)
+    A = rng.uniform(0.05, 0.95, (N, K))       # well inside the clip [1e-7, 1 − 1e-7]
+    w = weights(rng, weighted)
+    y = rng.random((N, K)) if soft else rng.integers(0, 2, (N, K)).astype(np.float64)
+    numeric = gradcheck.central_difference(lambda: backend.binary_cross_entropy(A, y, None, w), A)
+    dA = np.full_like(A, np.nan)
+    backend.binary_cross_entropy(A, y, dA, w)
+    assert gradcheck.relative_error(dA, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_mean_squared_error_gradient(backend, gradcheck, weighted):
+    rng = np.random.default_rng(5)
+    A, y, w = rng.standard_normal((N, K)), rng.standard_normal((N, K)), weights(rng, weighted)
+    numeric = gradcheck.central_difference(lambda: backend.mean_squared_error(A, y, None, w), A)
+    dA = np.full_like(A, np.nan)
+    backend.mean_squared_error(A, y, dA, w)
+    assert gradcheck.relative_error(dA, numeric) < 1e-6
+
+
+# ---------------------------------------------------------------- values against independent formulas
+
+
+def expected_losses(loss, Z, y, w, gamma=2.0, alpha=None):
+    """Per-sample E_b and the output written beside the gradient (P or A), in float64."""
+    Z, y = Z.astype(np.float64), y if y.ndim == 1 else y.astype(np.float64)
+    if loss in ("softmax_cross_entropy", "focal_cross_entropy"):
+        k = Z.shape[1]
+        Y, log_P = as_rows(y, k), log_softmax(Z, axis=1)
+        P = np.exp(log_P)
+        if loss == "softmax_cross_entropy":
+            return -(Y * log_P).sum(axis=1), P
+        a = np.ones(k) if alpha is None else np.broadcast_to(alpha, (k,))
+        return -(Y * a * (1 - P) ** gamma * log_P).sum(axis=1), P
+    if loss == "sigmoid_binary_cross_entropy":
+        A = expit(Z)
+        return -(y * np.log(A) + (1 - y) * np.log(1 - A)).mean(axis=1), A
+    if loss == "binary_cross_entropy":
+        A = np.clip(Z, 1e-7, 1 - 1e-7)
+        return -(y * np.log(A) + (1 - y) * np.log(1 - A)).mean(axis=1), None
+    return ((Z - y) ** 2).mean(axis=1), None
+
+
+def call(backend, loss, Z, y, out, grad, w, **focal):
+    f = getattr(backend, loss)
+    if loss in ("binary_cross_entropy", "mean_squared_error"):
+        return f(Z, y, grad, w)
+    return f(Z, y, out, grad, w, **focal)
+
+
+LOSSES = ["softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
+          "binary_cross_entropy", "mean_squared_error"]
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("n, k", [(1, 1), (1, 10), (7, 3), (13, 33), (300, 2)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_loss_values(backend, dtype, close, loss, n, k, weighted):
+    rng = np.random.default_rng(n * k)
+    Z = (2 * rng.standard_normal((n, k))).astype(dtype)
+    if loss == "binary_cross_entropy":
+        Z = rng.uniform(0.01, 0.99, (n, k)).astype(dtype)
+    if loss in ("softmax_cross_entropy", "focal_cross_entropy"):
+        y = rng.integers(0, k, n)
+    else:
+        y = rng.random((n, k)).astype(dtype)
+    w = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    E, out_expected = expected_losses(loss, Z, y, w)
+    out = np.full_like(Z, np.nan)
+    L = call(backend, loss, Z, y, out, None, w)
+    assert isinstance(L, float)
+    w64 = np.ones(n) if w is None else w.astype(np.float64)
+    close(L, np.dot(w64, E) / n, dtype, f"{loss} L = (1/n) Σ w_b E_b")
+    if out_expected is not None:
+        close(out, out_expected, dtype, f"{loss} output (P or A)")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_sample_weights_scale_each_sample(backend, loss):
+    """L(w) = (1/n) Σ_b w_b L_b with L_b the loss of sample b alone; a zero weight drops a sample."""
+    rng = np.random.default_rng(8)
+    n, k = 6, 3
+    Z = rng.uniform(0.05, 0.95, (n, k)) if loss == "binary_cross_entropy" else rng.standard_normal((n, k))
+    y = rng.integers(0, k, n) if "cross_entropy" in loss and "binary" not in loss else rng.random((n, k))
+    w = np.array([0.0, 1.0, 2.0, 0.5, 3.0, 1.0])
+    grad = np.empty_like(Z)
+    L = call(backend, loss, Z, y, np.empty_like(Z), grad, w)
+    singles, single_grads = [], []
+    for b in range(n):
+        g = np.empty((1, k))
+        singles.append(call(backend, loss, Z[b:b + 1].copy(), y[b:b + 1].copy(), np.empty((1, k)), g, None))
+        single_grads.append(g[0])
+    np.testing.assert_allclose(L, np.dot(w, singles) / n, rtol=1e-13)
+    np.testing.assert_allclose(grad, w[:, None] * np.array(single_grads) / n, rtol=1e-13, atol=1e-300)
+    assert np.all(grad[0] == 0)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gradient_output_is_optional(backend, dtype, loss):
+    """Without a gradient array the loss (and P or A) is the same."""
+    rng = np.random.default_rng(9)
+    Z = rng.uniform(0.1, 0.9, (7, 3)).astype(dtype)
+    y = rng.integers(0, 3, 7) if loss in LOSSES[:2] else rng.random((7, 3)).astype(dtype)
+    out1, out2 = np.empty_like(Z), np.empty_like(Z)
+    L1 = call(backend, loss, Z, y, out1, np.empty_like(Z), None)
+    L2 = call(backend, loss, Z, y, out2, None, None)
+    assert L1 == L2
+    if loss not in ("binary_cross_entropy", "mean_squared_error"):
+        np.testing.assert_array_equal(out1, out2)
+
+
+def test_binary_cross_entropy_has_zero_gradient_where_clipped(backend, dtype):
+    A = np.array([[0.0, 1e-9, 0.3, 1.0, 1 - 1e-9]], dtype)
+    y = np.array([[1.0, 0.0, 1.0, 0.0, 1.0]], dtype)
+    dA = np.full_like(A, np.nan)
+    backend.binary_cross_entropy(A, y, dA)
+    assert dA[0, 2] == pytest.approx((0.3 - 1) / (0.3 * 0.7 * 5), rel=1e-6)
+    np.testing.assert_array_equal(dA[0, [0, 1, 3, 4]], 0)
+
+
+# ---------------------------------------------------------------- stability
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "focal_cross_entropy"])
+@pytest.mark.parametrize("as_rows_", [False, True], ids=["ids", "onehot"])
+def test_huge_logits(backend, dtype, loss, as_rows_):
+    """Row [1e4, −1e4, 0]: label 0 costs ≈ 0 with δ ≈ 0; label 1 costs 2e4 with δ = p − onehot = (1, −1, 0)."""
+    Z = np.array([[1e4, -1e4, 0.0]], dtype)
+    P, delta = np.empty_like(Z), np.full_like(Z, np.nan)
+    for label, expected_loss, expected_delta in ((0, 0.0, [0, 0, 0]), (1, 2e4, [1, -1, 0])):
+        y = np.array([label])
+        if as_rows_:
+            y = np.eye(3, dtype=dtype)[y]
+        L = getattr(backend, loss)(Z, y, P, delta)
+        assert np.isfinite(L) and abs(L - expected_loss) <= 1e-6 * max(1, expected_loss)
+        np.testing.assert_array_equal(P, np.array([[1, 0, 0]], dtype))
+        assert np.all(np.isfinite(delta))
+        np.testing.assert_allclose(delta, np.array([expected_delta], dtype), atol=1e-30)
+
+
+def test_huge_logits_in_binary_losses(backend, dtype):
+    Z = np.array([[1e4, 1e4, -1e4, -1e4]], dtype)
+    y = np.array([[1, 0, 0, 1]], dtype)
+    A, delta = np.empty_like(Z), np.full_like(Z, np.nan)
+    L = backend.sigmoid_binary_cross_entropy(Z, y, A, delta)
+    assert L == pytest.approx((0 + 1e4 + 0 + 1e4) / 4, rel=1e-12)
+    np.testing.assert_array_equal(A, np.array([[1, 1, 0, 0]], dtype))
+    np.testing.assert_array_equal(delta, np.array([[0, 1, 0, -1]], dtype) / 4)
+
+
+def test_probabilities_at_zero_and_one(backend, dtype):
+    """A = 0 or 1 exactly: clipped to [1e-7, 1 − 1e-7], so the loss is finite and dA is 0 there."""
+    A = np.array([[0, 1, 0, 1]], dtype)
+    y = np.array([[0, 1, 1, 0]], dtype)
+    dA = np.full_like(A, np.nan)
+    with np.errstate(divide="raise", invalid="raise", over="raise"):
+        L = backend.binary_cross_entropy(A, y, dA)
+    lo, hi = 1e-7, 1 - 1e-7
+    expected = -(np.log(1 - lo) + np.log(hi) + np.log(lo) + np.log(1 - hi)) / 4
+    assert L == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(dA, 0)
+    # mean squared error has nothing to clip
+    assert backend.mean_squared_error(A, y, dA) == 0.5
+    np.testing.assert_array_equal(dA, np.array([[0, 0, -0.5, 0.5]], dtype))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10, 33])
+@pytest.mark.parametrize("value", [0.0, -7.0, 1e4])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "focal_cross_entropy"])
+def test_all_equal_logits_give_a_uniform_softmax(backend, dtype, close, k, value, loss):
+    """Equal logits: P = 1/k, E = log k, δ = (1/k − onehot)/n (focal: times (1 − 1/k)^γ (1 + γ log(k)/(k−1)))."""
+    n = 3
+    Z = np.full((n, k), value, dtype)
+    y = np.arange(n) % k
+    P, delta = np.empty_like(Z), np.empty_like(Z)
+    L = getattr(backend, loss)(Z, y, P, delta)
+    close(P, np.full((n, k), 1 / k), dtype, "P")
+    q, gamma = 1 - 1 / k, 2.0
+    F = 1.0 if loss == "softmax_cross_entropy" else q**gamma * (1 + gamma * np.log(k) / (k - 1) if k > 1 else 1)
+    close(L, np.log(k) * (1.0 if loss == "softmax_cross_entropy" else q**gamma), dtype, "L = log k")
+    close(delta, F * (1 / k - np.eye(k)[y]) / n, dtype, "δ")
+
+
+def focal_row_expected(t, gamma, alpha=1.0):
+    """Row z = (t, 0, 0), label 0, n = 1, written in terms of e = 2e^{−t} so nothing cancels:
+    p_0 = 1/(1+e), q = 1 − p_0 = e/(1+e), log p_0 = −log1p(e);
+    E = α q^γ log1p(e);  δ = F (p − onehot_0) with F = α q^γ (1 + γ log1p(e)/e).
+    Returns E, δ and F."""
+    e = 2 * np.exp(-t)
+    s = 1 + e
+    q = e / s
+    ratio = np.log1p(e) / e if e > 0 else 1.0
+    F = alpha * q**gamma * (1 + gamma * ratio)
+    p_other = np.exp(-t) / s
+    return alpha * q**gamma * np.log1p(e), F * np.array([[-q, p_other, p_other]]), F
+
+
+@pytest.mark.parametrize("gamma", [0.25, 0.5, 0.9, 1.0, 2.0, 5.0])
+@pytest.mark.parametrize("t", [5.0, 20.0, 40.0, 80.0, 200.0, 1e4])
+def test_focal_with_p_near_one(backend, dtype, gradcheck, gamma, t):
+    """p_c → 1: (1 − p_c)^γ has an infinite slope for γ < 1, yet the gradient stays finite and exact."""
+    Z = np.array([[t, 0.0, 0.0]], dtype)
+    P, delta = np.empty_like(Z), np.full_like(Z, np.nan)
+    with np.errstate(divide="raise", invalid="raise", over="raise"):
+        L = backend.focal_cross_entropy(Z, np.array([0]), P, delta, gamma=gamma, alpha=0.25)
+    assert np.isfinite(L) and np.all(np.isfinite(delta)) and np.all(np.isfinite(P))
+    E, expected, F = focal_row_expected(t, gamma, alpha=0.25)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    if backend.name == "numpy":
+        # the textbook computes q = 1 − p_c and loses q's digits as p_c → 1: finite and tiny is all it promises
+        np.testing.assert_allclose(delta, expected, atol=1e-12)
+    elif dtype == np.float32 and t > 100:
+        # e^{−t} is 0 in float32: q = 0, so E = 0 and δ = 0 exactly
+        assert L == 0
+        np.testing.assert_array_equal(delta, 0)
+    else:
+        # the compiled kernel sums 1 − p_c over the other classes: F and every δ_j = F·p_j (j ≠ c) keep
+        # full relative precision (down to the dtype's subnormals); δ_c = F·(p_c − 1) = −F·q is exact
+        # up to F's rounding once p_c rounds to 1
+        floor = 4 * np.finfo(dtype).smallest_subnormal
+        assert abs(L - E) <= rtol * E
+        assert np.all(np.abs(delta[0, 1:] - expected[0, 1:]) <= rtol * np.abs(expected[0, 1:]) + floor)
+        assert abs(delta[0, 0] - expected[0, 0]) <= rtol * F + floor
+
+
+def test_focal_with_p_near_one_among_other_rows(backend, gradcheck):
+    """A confident row beside ordinary ones: the batch gradient matches central differences (float64)."""
+    rng = np.random.default_rng(12)
+    Z = np.vstack([[12.0, 0.0, -1.0, 2.0], rng.standard_normal((3, 4))])
+    y = np.array([0, 1, 2, 3])
+    for gamma in (0.3, 0.7, 2.0):
+        P = np.empty_like(Z)
+        numeric = gradcheck.central_difference(
+            lambda: backend.focal_cross_entropy(Z, y, P, None, gamma=gamma), Z, h=1e-5)
+        delta = np.empty_like(Z)
+        backend.focal_cross_entropy(Z, y, P, delta, gamma=gamma)
+        assert gradcheck.relative_error(delta, numeric) < 1e-6
+
+
+# ---------------------------------------------------------------- focal with γ = 0, α = None is cross-entropy
+
+
+@pytest.mark.parametrize("n, k", [(1, 2), (9, 5), (33, 10)])
+def test_focal_gamma_zero_is_cross_entropy(backend, dtype, close, n, k):
+    rng = np.random.default_rng(n + k)
+    Z = (3 * rng.standard_normal((n, k))).astype(dtype)
+    y = rng.integers(0, k, n)
+    w = rng.uniform(0, 2, n).astype(dtype)
+    for sample_weight in (None, w):
+        P1, d1, P2, d2 = (np.empty_like(Z) for _ in range(4))
+        L1 = backend.softmax_cross_entropy(Z, y, P1, d1, sample_weight)
+        L2 = backend.focal_cross_entropy(Z, y, P2, d2, sample_weight, gamma=0.0, alpha=None)
+        if backend.name == "compiled" or dtype == np.float64:
+            # the same arithmetic: bit for bit
+            assert L1 == L2
+            np.testing.assert_array_equal(P1, P2)
+            np.testing.assert_array_equal(d1, d2)
+        else:
+            # NumPy's focal loss works in float64 whatever the input, its cross-entropy in float32
+            close(L2, L1, dtype)
+            close(P2, P1, dtype)
+            close(d2, d1, dtype)
+        # with target rows (one-hot and soft), the same up to rounding
+        for Y in (np.eye(k, dtype=dtype)[y], rng.random((n, k)).astype(dtype)):
+            L1 = backend.softmax_cross_entropy(Z, Y, P1, d1, sample_weight)
+            L2 = backend.focal_cross_entropy(Z, Y, P2, d2, sample_weight, gamma=0.0, alpha=None)
+            close(L2, L1, dtype)
+            close(P2, P1, dtype)
+            close(d2, d1, dtype)
