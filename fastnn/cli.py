@@ -51,7 +51,7 @@ def load_task(name, data_dir=None, seed=0):
         (x_train, y_train), (x_test, y_test) = loader(data_dir) if data_dir else loader()
     except datasets.DatasetNotFoundError as exc:
         raise CommandError(str(exc).splitlines()[0] + (
-            f" (pass --data DIR, the folder holding the four IDX files, or set FASTNN_DATA)")) from None
+            " (pass --data DIR, the folder holding the four IDX files, or set FASTNN_DATA)")) from None
     names = list(datasets.FASHION_MNIST_CLASSES) if name == "fashion-mnist" else [str(d) for d in range(10)]
     return x_train.reshape(len(x_train), -1), y_train, x_test.reshape(len(x_test), -1), y_test, names
 

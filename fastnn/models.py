@@ -8,7 +8,6 @@ built from Dense layers, compiled with a loss and an optimizer, and trained
 with mini-batch SGD by ``fit``, the way the course's Keras script does it.
 """
 import contextlib
-import os
 import sys
 import warnings
 
@@ -205,7 +204,6 @@ class Sequential:
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(6)]
         line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
         rule = "-" * len(line(header))
-        acts = iter(self._activations())
         print_fn(f'Model: "{self.name}"  ({self.dtype.name}, {self.backend} backend)')
         print_fn(rule)
         print_fn(line(header))

@@ -1,7 +1,6 @@
 """Saving and loading: one pickle-free file, written atomically, validated on load."""
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest

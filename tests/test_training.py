@@ -1,7 +1,5 @@
 """Training: learning on real data, the optimizer's formula, History semantics, callbacks,
 class weights, focal loss, backends, reproducibility, the layers' δ views, gradcheck."""
-import os
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
@@ -289,7 +287,6 @@ def test_gradcheck_detects_a_wrong_gradient(iris_split, monkeypatch):
 ])
 def test_two_workers_train_like_one(loss, output, units):
     """Data parallelism: two threads each take half of every batch; the summed gradient is the same."""
-    from fastnn.backend import get_backend
     rng = np.random.default_rng(0)
     x = rng.standard_normal((203, 6))                         # 203 = 20·10 + 3: a short last batch
     if units == 3:
@@ -298,6 +295,7 @@ def test_two_workers_train_like_one(loss, output, units):
         y = rng.integers(0, 2, (203, 1)).astype(float)
     else:
         y = rng.standard_normal((203, units))
+    order = rng.permutation(203).astype(np.intp)
     results = []
     for workers in (1, 2):
         model = Sequential([Dense(7, activation="relu", input_shape=(6,)), Dense(units, activation=output)],
@@ -306,7 +304,6 @@ def test_two_workers_train_like_one(loss, output, units):
         x_, labels, Y, w = model._prepare(x, y, class_weight=None)
         trainer = model._training_buffers(10, n_workers=workers)
         losses = np.zeros(21)
-        order = rng.permutation(203).astype(np.intp) if workers == 1 else order
         done, iteration, hits, counted = trainer.train(x_, labels, Y, w, order, 0, 21, 0.05, 0.01, 0.9, True,
                                                        0, losses, 1 if units > 1 else 2)
         results.append((losses.copy(), model.get_weights(), hits, counted, done, iteration))
