@@ -83,6 +83,9 @@ enum {
     /* dst_b := src_{index_b}, whole rows of n_cols */                                         \
     void fnn_gather_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,           \
                                fnn_int n_cols, real *dst);                                     \
+    /* ask the caches for the rows src_{index_b} that a later gather_rows will copy */             \
+    void fnn_prefetch_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,         \
+                                 fnn_int n_cols);                                              \
     /* number of rows whose first argmax equals label_b (or the argmax of y_bk) */             \
     fnn_int fnn_count_argmax_matches_##sfx(const real *p_bk, const fnn_int *label_b,           \
                                            const real *y_bk, fnn_int n_b, fnn_int n_k);        \

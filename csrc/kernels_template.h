@@ -106,32 +106,35 @@ int FN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const R
 {
     if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
     fnn_int n = n_b * n_o;
+    /* Work in place on delta (δ := dA first): loops over one read-write array and read-only
+     * ones vectorise, while dA and delta that may or may not be the same buffer would not. */
+    if (delta_bo != da_bo) memcpy(delta_bo, da_bo, (size_t)n * sizeof(REAL));
+    REAL *d = delta_bo;
     switch (act) {
     case FNN_LINEAR:
-        if (delta_bo != da_bo) memcpy(delta_bo, da_bo, (size_t)n * sizeof(REAL));
         break;
     case FNN_STEP:
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = 0;
+        for (fnn_int i = 0; i < n; i++) d[i] = 0;
         break;
-    case FNN_RELU:  /* delta = dA where z > 0, else 0 */
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = z_bo[i] > 0 ? da_bo[i] : 0;
+    case FNN_RELU:  /* δ = dA where z > 0, else 0 */
+        for (fnn_int i = 0; i < n; i++) d[i] = z_bo[i] > 0 ? d[i] : 0;
         break;
     case FNN_SIGMOID:
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * a_bo[i] * (1 - a_bo[i]);
+        for (fnn_int i = 0; i < n; i++) d[i] *= a_bo[i] * (1 - a_bo[i]);
         break;
     case FNN_TANH:
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * (1 - a_bo[i] * a_bo[i]);
+        for (fnn_int i = 0; i < n; i++) d[i] *= 1 - a_bo[i] * a_bo[i];
         break;
     case FNN_HARD_SIGMOID:
-        for (fnn_int i = 0; i < n; i++) delta_bo[i] = da_bo[i] * FN(derivative)(act, z_bo[i], a_bo[i]);
+        for (fnn_int i = 0; i < n; i++) d[i] = (z_bo[i] > -1 && z_bo[i] < 1) ? d[i] * (REAL)0.5 : 0;
         break;
-    case FNN_SOFTMAX:  /* Jacobian-vector product: delta_k = a_k (dA_k - sum_j dA_j a_j) */
+    case FNN_SOFTMAX:  /* Jacobian-vector product: δ_k = a_k (dA_k - sum_j dA_j a_j) */
         for (fnn_int b = 0; b < n_b; b++) {
-            const REAL *a = a_bo + b * n_o, *da = da_bo + b * n_o;
-            REAL *d = delta_bo + b * n_o;
+            const REAL *a = a_bo + b * n_o;
+            REAL *row = d + b * n_o;
             REAL dot = 0;
-            for (fnn_int o = 0; o < n_o; o++) dot += da[o] * a[o];
-            for (fnn_int o = 0; o < n_o; o++) d[o] = a[o] * (da[o] - dot);
+            for (fnn_int o = 0; o < n_o; o++) dot += row[o] * a[o];
+            for (fnn_int o = 0; o < n_o; o++) row[o] = a[o] * (row[o] - dot);
         }
         break;
     }
@@ -371,6 +374,16 @@ void FN(gather_rows)(const REAL *src, const fnn_int *index_b, fnn_int n_b, fnn_i
 {
     for (fnn_int b = 0; b < n_b; b++) {
         memcpy(dst + b * n_cols, src + index_b[b] * n_cols, (size_t)n_cols * sizeof(REAL));
+    }
+}
+
+void FN(prefetch_rows)(const REAL *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols)
+{
+    /* into the outer caches only (locality 1), so the products' working set stays in L1/L2 */
+    const fnn_int line = 64 / (fnn_int)sizeof(REAL);
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *row = src + index_b[b] * n_cols;
+        for (fnn_int k = 0; k < n_cols; k += line) __builtin_prefetch(row + k, 0, 1);
     }
 }
 

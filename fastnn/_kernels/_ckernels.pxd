@@ -34,6 +34,8 @@ cdef extern from "fastnn_kernels.h" nogil:
 
     void fnn_gather_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, float *dst)
     void fnn_gather_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, double *dst)
+    void fnn_prefetch_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols)
+    void fnn_prefetch_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols)
     fnn_int fnn_count_argmax_matches_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, fnn_int n_b, fnn_int n_k)
     fnn_int fnn_count_argmax_matches_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, fnn_int n_b, fnn_int n_k)
     fnn_int fnn_count_threshold_matches_f32(const float *a, const float *y, fnn_int n)

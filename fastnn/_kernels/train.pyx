@@ -377,14 +377,21 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             w_rows = rows(batch.w, lo, 1, tag)
             for i in range(mw):
                 w_rows[i] = (<floating *> loop.w)[index[i]]
-        # -- forward: Z := I·W + b;  A := g(Z)  (the fused losses apply the output activation)
+        # -- forward: Z := I·W, then in one pass Z := Z + b and A := g(Z)
+        #    (the fused losses apply the output activation themselves)
         for l in range(n_layers):
             L = &layers[l]
-            dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> L.b,
+            dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
                               rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
             if l < n_layers - 1 or s.loss_kind >= BCE:
-                bias_activation(L.act, <floating *> NULL, rows(L.Z, lo, L.n_out, tag),
+                bias_activation(L.act, <floating *> L.b, rows(L.Z, lo, L.n_out, tag),
                                 rows(L.A, lo, L.n_out, tag), mw, L.n_out)
+            else:
+                bias_activation(FNN_LINEAR, <floating *> L.b, rows(L.Z, lo, L.n_out, tag),
+                                rows(L.Z, lo, L.n_out, tag), mw, L.n_out)
+        # -- while the products below run, bring this worker's rows of the next batch towards the caches
+        if j + 1 < loop.first_batch + loop.n_batches:
+            _prefetch_next(loop, j + 1, worker, n_workers, n_in, tag)
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
         _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
               rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
@@ -447,6 +454,18 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     if worker == 0:
         s.done = k
         loop.iteration += k
+
+
+cdef inline void _prefetch_next(Loop *loop, Py_ssize_t j, int worker, int n_workers, fnn_int n_in,
+                               floating *tag) noexcept nogil:
+    cdef Py_ssize_t start = j * loop.batch_size, m = loop.n_order - start
+    if m > loop.batch_size:
+        m = loop.batch_size
+    cdef Py_ssize_t lo = worker * m // n_workers, hi = (worker + 1) * m // n_workers
+    if floating is float:
+        fnn_prefetch_rows_f32(<float *> loop.X, loop.order + start + lo, hi - lo, n_in)
+    else:
+        fnn_prefetch_rows_f64(<double *> loop.X, loop.order + start + lo, hi - lo, n_in)
 
 
 cdef inline void _sgd(floating *w, floating *g, floating *g_extra, floating *v, fnn_int n, double lr,
@@ -681,7 +700,7 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
                 Z = rows(f.out, start, L.n_out, tag)
             else:
                 Z = buffers + (l % 2) * f.chunk * f.width
-            dense_forward_raw(I, <floating *> L.W, <floating *> L.b, Z, m, L.n_in, L.n_out)
-            bias_activation(L.act, <floating *> NULL, Z, Z, m, L.n_out)
+            dense_forward_raw(I, <floating *> L.W, <floating *> NULL, Z, m, L.n_in, L.n_out)
+            bias_activation(L.act, <floating *> L.b, Z, Z, m, L.n_out)      # Z := Z + b; A := g(Z) in place
             I = Z
         start += m
