@@ -83,6 +83,8 @@ enum {
     /* dst_b := src_{index_b}, whole rows of n_cols */                                         \
     void fnn_gather_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,           \
                                fnn_int n_cols, real *dst);                                     \
+    /* number of NaN and infinite entries of x */                                              \
+    fnn_int fnn_count_nonfinite_##sfx(const real *x, fnn_int n);                               \
     /* ask the caches for the rows src_{index_b} that a later gather_rows will copy */             \
     void fnn_prefetch_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,         \
                                  fnn_int n_cols);                                              \

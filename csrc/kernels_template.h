@@ -377,6 +377,14 @@ void FN(gather_rows)(const REAL *src, const fnn_int *index_b, fnn_int n_b, fnn_i
     }
 }
 
+fnn_int FN(count_nonfinite)(const REAL *x, fnn_int n)
+{
+    /* x - x is 0 for finite x and NaN for NaN and ±inf; summing the comparisons vectorises */
+    fnn_int bad = 0;
+    for (fnn_int i = 0; i < n; i++) bad += !(x[i] - x[i] == 0);
+    return bad;
+}
+
 void FN(prefetch_rows)(const REAL *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols)
 {
     /* into the outer caches only (locality 1), so the products' working set stays in L1/L2 */

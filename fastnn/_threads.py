@@ -19,8 +19,10 @@ def _blas_controller():
 
 
 def available_threads():
-    """FASTNN_NUM_THREADS if set; else the CPUs this process may run on, capped by the current
-    BLAS thread limit (so ``threadpool_limits(1)`` makes fastnn single-threaded too)."""
+    """The threads fastnn may use: FASTNN_NUM_THREADS if set, else the CPUs this process may
+    run on; either way capped by the current BLAS thread limit (so ``threadpool_limits(1)``,
+    ``fastnn.utils.blas_threads(1)`` or a scikit-learn estimator's n_threads=1 make fastnn
+    single-threaded too)."""
     setting = os.environ.get("FASTNN_NUM_THREADS")
     if setting:
         try:
@@ -29,8 +31,8 @@ def available_threads():
             threads = 0
         if threads < 1:
             raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {setting!r}")
-        return threads
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    else:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     blas = [lib.num_threads for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
     return min([threads] + blas)
 

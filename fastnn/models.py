@@ -253,7 +253,7 @@ class Sequential:
 
     # ------------------------------------------------------------ input checks
 
-    def _check_x(self, x, name="x"):
+    def _check_x(self, x, name="x", finite=True):
         """x as a C-contiguous (n_samples, n_features) array of the model's dtype, checked once."""
         try:
             x = np.asarray(x)
@@ -271,7 +271,7 @@ class Sequential:
             raise ValueError(f"{name} has {x.shape[1]} features but the model expects {expected}")
         x = np.ascontiguousarray(x, dtype=self.dtype)
         # min and max propagate NaN and reach ±inf, and (unlike isfinite) allocate nothing
-        if not (np.isfinite(x.min()) and np.isfinite(x.max())):
+        if finite and not (np.isfinite(x.min()) and np.isfinite(x.max())):
             raise ValueError(f"{name} holds NaN or infinite values")
         return x
 
@@ -610,15 +610,18 @@ class Sequential:
         the rows run on two threads (the result does not depend on it, nor on batch_size).
         """
         self._require_built("predict")
-        x = self._check_x(x)
+        x = self._check_x(x, finite=False)          # the forward pass checks finiteness chunk by chunk
         if batch_size is not None:
             _positive_int("batch_size", batch_size)
         dense = self._dense_layers()
         result = np.empty((x.shape[0], self.output_units), dtype=self.dtype)
         workers = 2 if available_threads() >= 2 and x.shape[0] >= 256 else 1
-        with limit_blas(1):
-            get_backend(self.backend).forward(x, [layer.W for layer in dense], [layer.b for layer in dense],
-                                              self._activations(), result, _PREDICT_CHUNK, workers)
+        try:
+            with limit_blas(1):
+                get_backend(self.backend).forward(x, [layer.W for layer in dense], [layer.b for layer in dense],
+                                                  self._activations(), result, _PREDICT_CHUNK, workers)
+        except ValueError as exc:
+            raise ValueError(f"x holds NaN or infinite values ({exc})") from None
         return result
 
     def _evaluate_prepared(self, x, labels, Y, w):

@@ -34,6 +34,8 @@ cdef extern from "fastnn_kernels.h" nogil:
 
     void fnn_gather_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, float *dst)
     void fnn_gather_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, double *dst)
+    fnn_int fnn_count_nonfinite_f32(const float *x, fnn_int n)
+    fnn_int fnn_count_nonfinite_f64(const double *x, fnn_int n)
     void fnn_prefetch_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols)
     void fnn_prefetch_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols)
     fnn_int fnn_count_argmax_matches_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, fnn_int n_b, fnn_int n_k)

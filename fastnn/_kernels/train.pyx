@@ -603,10 +603,14 @@ cdef struct Forward:   # one predict() call, shared by its workers
     void *out
     Py_ssize_t n_rows, chunk, width
     void **scratch      # per worker: two (chunk × width) buffers, one after the other
+    Py_ssize_t nonfinite[2]   # per worker: NaN/inf entries seen in its rows of X
 
 
 def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_workers=1):
     """out := f(X), the network's outputs, in one call with the GIL released.
+
+    Raises ValueError if X holds NaN or infinite values (checked chunk by chunk while the
+    chunk is in cache, so the check costs almost nothing).
 
     X : (n_samples, n_in); weights[l] : (n_in_l, n_out_l); biases[l] : (n_out_l,) or None;
     activations[l] : name; out : (n_samples, n_out_last). The rows are processed in chunks
@@ -660,6 +664,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         f.is_float = dtype == _validate.float32
         f.X, f.out, f.n_rows, f.chunk, f.width = addr(X), addr(out), X.shape[0], chunk, width
         f.scratch = scratch_ptrs
+        f.nonfinite[0] = f.nonfinite[1] = 0
         with nogil:
             if n_workers == 1:
                 _forward_worker(&f, 0)
@@ -669,6 +674,8 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         free(layers)
     if status != 0:
         raise RuntimeError(f"could not start {n_workers} threads")
+    if f.nonfinite[0] + f.nonfinite[1]:
+        raise ValueError(f"X holds {f.nonfinite[0] + f.nonfinite[1]} NaN or infinite values")
     return out
 
 
@@ -694,6 +701,10 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
     while start < hi:
         m = min(f.chunk, hi - start)
         I = rows(f.X, start, f.layers[0].n_in, tag)
+        if floating is float:
+            f.nonfinite[worker] += fnn_count_nonfinite_f32(I, m * f.layers[0].n_in)
+        else:
+            f.nonfinite[worker] += fnn_count_nonfinite_f64(I, m * f.layers[0].n_in)
         for l in range(f.n_layers):
             L = &f.layers[l]
             if l == f.n_layers - 1:

@@ -234,6 +234,8 @@ def sgd_update(w, g, v, learning_rate, momentum=0.0, nesterov=False):
 def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
     """out := f(X): each layer's A = g(X·W + b) feeds the next (chunk and n_workers only
     matter to the compiled backend; here the whole X goes through at once)."""
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"X holds {np.sum(~np.isfinite(X))} NaN or infinite values")
     A = X
     for W, b, name in zip(weights, biases, activations):
         Z = A @ W + (b if b is not None else 0)
