@@ -42,9 +42,12 @@ class Loss:
         w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
         return self._from_outputs(get_backend("compiled"), y_pred, np.asarray(y_true), w)
 
+    # the backend kernel of an element-wise loss computed on the outputs ŷ
+    _output_kernel = "mean_squared_error"
+
     def _from_outputs(self, ops, y_pred, y_true, w):
         y = np.ascontiguousarray(y_true.reshape(y_pred.shape), dtype=np.float64)
-        return ops.mean_squared_error(y_pred, y, None, w)
+        return getattr(ops, self._output_kernel)(y_pred, y, None, w)
 
 
 class MeanSquaredError(Loss):
@@ -61,6 +64,7 @@ class BinaryCrossentropy(Loss):
     or a hard_sigmoid output (on the probabilities, clipped to [1e-7, 1 − 1e-7])."""
 
     name = "binary_crossentropy"
+    _output_kernel = "binary_cross_entropy"
 
     def kind_for(self, activation, units):
         if activation == "sigmoid":
@@ -69,10 +73,6 @@ class BinaryCrossentropy(Loss):
             return "binary_cross_entropy"
         raise ValueError(f"binary_crossentropy needs a sigmoid or hard_sigmoid output layer, "
                          f"but the output activation is {activation!r}")
-
-    def _from_outputs(self, ops, y_pred, y_true, w):
-        y = np.ascontiguousarray(y_true.reshape(y_pred.shape), dtype=np.float64)
-        return ops.binary_cross_entropy(y_pred, y, None, w)
 
 
 class CategoricalCrossentropy(Loss):

@@ -255,12 +255,7 @@ class Sequential:
 
     def _check_x(self, x, name="x", finite=True):
         """x as a C-contiguous (n_samples, n_features) array of the model's dtype, checked once."""
-        try:
-            x = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} could not be read as an array: {exc}") from None
-        if x.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
+        x = _numeric_array(x, name)
         if x.ndim != 2:
             hint = "; flatten images first, e.g. x.reshape(len(x), -1)" if x.ndim > 2 else ""
             raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {x.shape}{hint}")
@@ -278,12 +273,7 @@ class Sequential:
     def _check_y(self, y, n, name="y"):
         """Targets for the compiled loss: (class ids, rows, class id per sample for class weights)."""
         units, kind = self.output_units, self._loss_kind
-        try:
-            y = np.asarray(y)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} could not be read as an array: {exc}") from None
-        if y.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers, got dtype {y.dtype}")
+        y = _numeric_array(y, name)
         if y.shape[:1] != (n,):
             raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} samples but x has {n}")
         if not np.all(np.isfinite(y)):
@@ -667,6 +657,17 @@ class Sequential:
         (JSON + .npz, no pickle), atomically: a failure leaves any old file intact."""
         from fastnn.io import save_model
         save_model(self, path)
+
+
+def _numeric_array(value, name):
+    """``value`` as a NumPy array of numbers (bool, int or float), or a ValueError naming it."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {a.dtype}")
+    return a
 
 
 def _positive_int(name, value, allow_zero=False):
