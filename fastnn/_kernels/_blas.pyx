@@ -1,15 +1,53 @@
-"""The one place where fastnn calls BLAS.
+"""The one place where fastnn multiplies matrices.
 
-Every matrix product of the compiled backend goes through :func:`gemm`, a thin
-wrapper over ``scipy.linalg.cython_blas`` (the BLAS SciPy ships, the same route
-scikit-learn's Cython takes). BLAS is column-major and fastnn's buffers are
-row-major: a row-major matrix read as column-major is its transpose, so
-``C = op(A)·op(B)`` is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands.
-That swap lives here and nowhere else.
+Every matrix product of the compiled backend goes through :func:`gemm`:
+
+* float32 on a CPU with AVX-512: fastnn's own blocked kernel (``csrc/gemm.c``), which
+  runs the course's layer shapes about 1.7× faster than SciPy's OpenBLAS did on the
+  benchmark machine;
+* everything else (float64, other CPUs, or ``FASTNN_GEMM=blas`` in the environment):
+  ``scipy.linalg.cython_blas``, the BLAS SciPy ships (the route scikit-learn's Cython
+  takes). BLAS is column-major and fastnn's buffers are row-major: a row-major matrix
+  read as column-major is its transpose, so ``C = op(A)·op(B)`` is computed as
+  ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands. That swap lives here and nowhere else.
+
+fastnn's kernel is single-threaded; the training loop and ``predict`` split each batch
+between their own workers instead.
 """
+import os
+
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 from fastnn._kernels import _validate
+
+
+cdef extern from "gemm.h" nogil:
+    int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb,
+                  float beta, float *c, int ldc)
+    int fnn_sgemm_available()
+
+
+_GEMM_CHOICES = ("auto", "blas")
+_choice = os.environ.get("FASTNN_GEMM", "auto").strip().lower() or "auto"
+if _choice not in _GEMM_CHOICES:
+    raise ValueError(f"FASTNN_GEMM must be one of {_GEMM_CHOICES}, got {_choice!r}")
+cdef bint _own_sgemm = _choice == "auto" and fnn_sgemm_available() == 1
+
+
+def sgemm_kernel():
+    """Which code runs float32 products: "fastnn-avx512" or "blas" (float64 always uses BLAS)."""
+    return "fastnn-avx512" if _own_sgemm else "blas"
+
+
+def use_own_sgemm(bint flag):
+    """Choose fastnn's AVX-512 kernel (True, where the CPU has it) or BLAS (False) for
+    float32 products; returns the previous choice. For benchmarks and tests: do not call
+    it while another thread is computing."""
+    global _own_sgemm
+    previous = _own_sgemm
+    _own_sgemm = flag and fnn_sgemm_available() == 1
+    return previous
 
 
 cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha,
@@ -26,6 +64,10 @@ cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha
             for j in range(n):
                 c[i * ldc + j] = 0 if beta == 0 else beta * c[i * ldc + j]
         return
+    if floating is float:
+        if _own_sgemm and fnn_sgemm(trans_a == Transpose, trans_b == Transpose, m, n, k, alpha,
+                                    a, lda, b, ldb, beta, c, ldc) == 0:
+            return
     # column-major view: Cᵀ (n × m) = op(B)ᵀ (n × k) · op(A)ᵀ (k × m)
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float *> b, &ldb, <float *> a, &lda, &beta, c, &ldc)

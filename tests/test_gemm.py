@@ -1,0 +1,116 @@
+"""fastnn's own float32 GEMM (csrc/gemm.c) against float64 NumPy and against BLAS.
+
+Where the CPU has no AVX-512 the kernel is never used and these tests check BLAS alone.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnn._kernels import _blas
+
+OWN = _blas.use_own_sgemm(True)     # probe: is the kernel available here?
+_blas.use_own_sgemm(OWN)
+
+
+@pytest.fixture(params=["own", "blas"])
+def kernel(request):
+    if request.param == "own" and _blas.sgemm_kernel() != "fastnn-avx512":
+        pytest.skip("this CPU has no AVX-512 (or FASTNN_GEMM=blas): BLAS does every product")
+    previous = _blas.use_own_sgemm(request.param == "own")
+    yield request.param
+    _blas.use_own_sgemm(previous)
+
+
+def operands(rng, m, n, k, trans_a, trans_b):
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    return A, B
+
+
+def reference(A, B, trans_a, trans_b):
+    a = A.astype(np.float64)
+    b = B.astype(np.float64)
+    return (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+
+# shapes around the kernel's blocking: MR = 10 rows, NR = 32 columns, KC = 384, MC = 120
+SHAPES = [(1, 1, 1), (10, 32, 384), (11, 33, 385), (9, 31, 383), (100, 64, 784), (784, 64, 100),
+          (100, 10, 64), (121, 17, 770), (240, 96, 5), (3, 1000, 2), (50, 1024, 1024)]
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_product_matches_float64(kernel, m, n, k, trans_a, trans_b):
+    rng = np.random.default_rng(m * 1000 + n + k)
+    A, B = operands(rng, m, n, k, trans_a, trans_b)
+    C = np.full((m, n), np.nan, dtype=np.float32)        # beta = 0: C must not be read
+    _blas.matmul(A, B, C, trans_a=trans_a, trans_b=trans_b)
+    expected = reference(A, B, trans_a, trans_b)
+    # float32 accumulation over k terms of size ~1: error ~ sqrt(k)·eps
+    np.testing.assert_allclose(C, expected, rtol=0, atol=2e-6 * np.sqrt(k) * 8)
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.01, 0.9), (2.5, 0.0), (0.0, 0.5)])
+def test_alpha_and_beta(kernel, alpha, beta):
+    rng = np.random.default_rng(7)
+    m, n, k = 37, 45, 400          # two depth blocks: the second adds to the first
+    A, B = operands(rng, m, n, k, True, False)
+    C0 = rng.standard_normal((m, n)).astype(np.float32)
+    C = C0.copy()
+    _blas.matmul(A, B, C, trans_a=True, alpha=alpha, beta=beta)
+    expected = alpha * reference(A, B, True, False) + beta * C0
+    np.testing.assert_allclose(C, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_nothing_written_past_c(kernel, beta):
+    """Edge tiles are masked: the memory right after C (here the next rows of a bigger
+    buffer) keeps its values, for partial row panels and partial column strips."""
+    rng = np.random.default_rng(3)
+    m, n, k = 23, 40, 50
+    A, B = operands(rng, m, n, k, False, False)
+    buffer = np.full((m + 3, n), 7.0, dtype=np.float32)
+    C = buffer[:m]                               # C-contiguous, followed by 3 guard rows
+    _blas.matmul(A, B, C, beta=beta)
+    assert np.all(buffer[m:] == 7.0)
+    np.testing.assert_allclose(C, reference(A, B, False, False) + 7.0 * beta, atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 140), n=st.integers(1, 80), k=st.integers(1, 420),
+       trans_a=st.booleans(), trans_b=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_own_kernel_equals_blas(m, n, k, trans_a, trans_b, seed):
+    """Random shapes: fastnn's kernel and BLAS agree to float32 rounding."""
+    rng = np.random.default_rng(seed)
+    A, B = operands(rng, m, n, k, trans_a, trans_b)
+    out = {}
+    for own in (True, False):
+        previous = _blas.use_own_sgemm(own)
+        try:
+            out[own] = _blas.matmul(A, B, np.empty((m, n), np.float32), trans_a=trans_a, trans_b=trans_b)
+        finally:
+            _blas.use_own_sgemm(previous)
+    np.testing.assert_allclose(out[True], out[False], rtol=0, atol=2e-6 * np.sqrt(k) * 8)
+
+
+def test_kernel_report_and_choice():
+    assert _blas.sgemm_kernel() in ("fastnn-avx512", "blas")
+    previous = _blas.use_own_sgemm(False)
+    try:
+        assert _blas.sgemm_kernel() == "blas"
+    finally:
+        _blas.use_own_sgemm(previous)
+
+
+def test_bad_environment_choice_is_named():
+    env = dict(os.environ, FASTNN_GEMM="mkl", PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", "import fastnn._kernels._blas"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "FASTNN_GEMM" in result.stderr and "'mkl'" in result.stderr
