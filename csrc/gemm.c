@@ -34,14 +34,17 @@
 
 #define MR 10           /* rows of C per micro-kernel call                 */
 #define NR 32           /* columns of C per micro-kernel call: two vectors */
-#define KC 384          /* depth of one packed block                       */
+#define KC 448          /* most depth of one packed block (k is cut evenly)  */
 #define MC 120          /* rows of one packed block (a multiple of MR)     */
 
 #define AVX512 __attribute__((target("avx512f")))
 
-/* ---- the micro-kernel: C[0:mr, 0:nr] := alpha·Σ_p Ap[p, :] ⊗ B[p, :] + beta·C ---- */
+/* ---- the micro-kernel: C[0:mr, 0:nr] := alpha·Σ_p a_p ⊗ b_p + beta·C ----
+ * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a (a packed panel: cs_a = MR;
+ * a full panel of a transposed A read in place: cs_a = lda); b_p, 32 values of op(B)'s
+ * row p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
 
-AVX512 static void micro_kernel(ptrdiff_t kc, int mr, int nr, const float *restrict ap,
+AVX512 __attribute__((noinline)) static void micro_kernel(ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a,
                                 const float *restrict b, ptrdiff_t ldb, float alpha, float beta,
                                 float *restrict c, ptrdiff_t ldc)
 {
@@ -50,22 +53,15 @@ AVX512 static void micro_kernel(ptrdiff_t kc, int mr, int nr, const float *restr
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
 
-#define FNN_STEP_P(LOAD0, LOAD1)                                                \
-    for (ptrdiff_t p = 0; p < kc; p++) {                                        \
-        __m512 b0 = LOAD0, b1 = LOAD1;                                          \
-        _Pragma("GCC unroll 10")                                                \
-        for (int i = 0; i < MR; i++) {                                          \
-            __m512 a = _mm512_set1_ps(ap[p * MR + i]);                          \
-            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                      \
-            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                      \
-        }                                                                       \
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
+#pragma GCC unroll 10
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
     }
-    if (nr == NR) {     /* full strip: plain loads (the common case) */
-        FNN_STEP_P(_mm512_loadu_ps(b + p * ldb), _mm512_loadu_ps(b + p * ldb + 16))
-    } else {            /* last strip: columns past nr read as zero */
-        FNN_STEP_P(_mm512_maskz_loadu_ps(m0, b + p * ldb), _mm512_maskz_loadu_ps(m1, b + p * ldb + 16))
-    }
-#undef FNN_STEP_P
 
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 10
@@ -84,37 +80,10 @@ AVX512 static void micro_kernel(ptrdiff_t kc, int mr, int nr, const float *restr
 
 /* ---- packing ---- */
 
-/* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
- * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero). */
-static void pack_a(int trans_a, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t p0,
-                   int mc, int kc, float *restrict ap)
+/* r[q] := column q of the 16 × 16 block whose row i is r[i], in registers */
+AVX512 static inline void transpose16(__m512 r[16])
 {
-    for (int ir = 0; ir < mc; ir += MR, ap += (ptrdiff_t)MR * kc) {
-        int mr = mc - ir < MR ? mc - ir : MR;
-        if (trans_a) {              /* op(A)[i, p] = A[p, i]: MR neighbours in a row of A */
-            for (int p = 0; p < kc; p++) {
-                const float *src = a + (p0 + p) * lda + i0 + ir;
-                int i = 0;
-                for (; i < mr; i++) ap[p * MR + i] = src[i];
-                for (; i < MR; i++) ap[p * MR + i] = 0.0f;
-            }
-        } else {
-            for (int i = 0; i < MR; i++) {
-                const float *src = a + (i0 + ir + i) * lda + p0;
-                if (i < mr)
-                    for (int p = 0; p < kc; p++) ap[p * MR + i] = src[p];
-                else
-                    for (int p = 0; p < kc; p++) ap[p * MR + i] = 0.0f;
-            }
-        }
-    }
-}
-
-/* out[q·ldo + r] := in[r·ldi + q] for a 16 × 16 block, in registers */
-AVX512 static void transpose16(const float *in, ptrdiff_t ldi, float *out, ptrdiff_t ldo)
-{
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + i * ldi);
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {           /* interleave pairs of rows */
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -138,23 +107,67 @@ AVX512 static void transpose16(const float *in, ptrdiff_t ldi, float *out, ptrdi
         t[4 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0x88);
         t[12 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0xDD);
     }
-    for (int q = 0; q < 16; q++) _mm512_storeu_ps(out + q * ldo, t[q]);
+    for (int q = 0; q < 16; q++) r[q] = t[q];
 }
 
-/* bs := op(B)[p0 : p0+kc, j0 : j0+nr] for op(B) = Bᵀ, as rows of NR floats */
+/* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
+ * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero). */
+AVX512 static void pack_a(int trans_a, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t p0,
+                          int mc, int kc, float *restrict ap)
+{
+    for (int ir = 0; ir < mc; ir += MR, ap += (ptrdiff_t)MR * kc) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        __mmask16 rows = (__mmask16)((1u << mr) - 1), panel = (1u << MR) - 1;
+        if (trans_a) {              /* op(A)[i, p] = A[p, i]: the mr values are neighbours in row p of A */
+            for (int p = 0; p < kc; p++)
+                _mm512_mask_storeu_ps(ap + p * MR, panel,
+                                      _mm512_maskz_loadu_ps(rows, a + (p0 + p) * lda + i0 + ir));
+            continue;
+        }
+        int p = 0;
+        if (mr == MR)               /* 16 columns at a time: load 16 rows (the last repeated), transpose */
+            for (; p + 16 <= kc; p += 16) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = _mm512_loadu_ps(a + (i0 + ir + (i < MR ? i : MR - 1)) * lda + p0 + p);
+                transpose16(r);
+                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
+            }
+        for (int i = 0; i < MR; i++) {
+            const float *src = a + (i0 + ir + i) * lda + p0;
+            for (int q = p; q < kc; q++) ap[q * MR + i] = i < mr ? src[q] : 0.0f;
+        }
+    }
+}
+
+/* bs := B[p0 : p0+kc, j0 : j0+nr] as rows of NR floats, zero-padded (the last, narrow strip) */
+AVX512 static void pack_b_edge(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t j0, int kc, int nr,
+                               float *restrict bs)
+{
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    for (int p = 0; p < kc; p++) {
+        const float *src = b + (p0 + p) * ldb + j0;
+        _mm512_storeu_ps(bs + p * NR, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_storeu_ps(bs + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
+}
+
+/* bs := op(B)[p0 : p0+kc, j0 : j0+nr] for op(B) = Bᵀ, as rows of NR floats (zero-padded) */
 AVX512 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t j0, int kc, int nr,
                            float *restrict bs)
 {
     int p = 0;
     if (nr == NR)
-        for (; p + 16 <= kc; p += 16) {
-            transpose16(b + j0 * ldb + p0 + p, ldb, bs + p * NR, NR);
-            transpose16(b + (j0 + 16) * ldb + p0 + p, ldb, bs + p * NR + 16, NR);
-        }
-    for (int j = 0; j < nr; j++) {
-        const float *src = b + (j0 + j) * ldb + p0;
-        for (int q = p; q < kc; q++) bs[q * NR + j] = src[q];
-    }
+        for (; p + 16 <= kc; p += 16)
+            for (int half = 0; half < 32; half += 16) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(b + (j0 + half + i) * ldb + p0 + p);
+                transpose16(r);
+                for (int q = 0; q < 16; q++) _mm512_storeu_ps(bs + (p + q) * NR + half, r[q]);
+            }
+    for (int q = p; q < kc; q++)
+        for (int j = 0; j < NR; j++) bs[q * NR + j] = j < nr ? b[(j0 + j) * ldb + p0 + q] : 0.0f;
 }
 
 /* ---- per-thread packing buffers, allocated on first use and freed when the thread ends ---- */
@@ -206,21 +219,33 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     float *bs = ap + MC * KC;
     for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = k - pc < KC ? k - pc : KC;
+        int kc_step = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);   /* ceil(k / blocks) */
+        for (int pc = 0; pc < k; pc += kc_step) {
+            int kc = k - pc < kc_step ? k - pc : kc_step;
             float beta_block = pc == 0 ? beta : 1.0f;       /* later blocks add to C */
-            pack_a(trans_a, a, lda, ic, pc, mc, kc, ap);
+            /* A transposed is already column by column: with few strips of B to reuse them, its
+             * full panels are read in place (with many, packing them keeps them in cache) */
+            int packed_from = trans_a && n <= 4 * NR ? mc - mc % MR : 0;
+            if (packed_from < mc)
+                pack_a(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, ap + (ptrdiff_t)packed_from * kc);
             for (int jc = 0; jc < n; jc += NR) {
                 int nr = n - jc < NR ? n - jc : NR;
                 const float *strip = b + (ptrdiff_t)pc * ldb + jc;
                 ptrdiff_t ld_strip = ldb;
-                if (trans_b) {
-                    pack_bt(b, ldb, pc, jc, kc, nr, bs);
+                if (trans_b || nr < NR) {
+                    if (trans_b)
+                        pack_bt(b, ldb, pc, jc, kc, nr, bs);
+                    else
+                        pack_b_edge(b, ldb, pc, jc, kc, nr, bs);
                     strip = bs, ld_strip = NR;
                 }
-                for (int ir = 0; ir < mc; ir += MR)
-                    micro_kernel(kc, mc - ir < MR ? mc - ir : MR, nr, ap + (ptrdiff_t)ir * kc, strip,
-                                 ld_strip, alpha, beta_block, c + (ptrdiff_t)(ic + ir) * ldc + jc, ldc);
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int in_place = ir < packed_from;
+                    micro_kernel(kc, mc - ir < MR ? mc - ir : MR, nr,
+                                 in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc,
+                                 in_place ? lda : MR, strip, ld_strip, alpha, beta_block,
+                                 c + (ptrdiff_t)(ic + ir) * ldc + jc, ldc);
+                }
             }
         }
     }

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from fastnn import losses as _losses
+from fastnn._kernels import _blas
 from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
@@ -24,7 +25,8 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 _PREDICT_CHUNK = 4096            # rows per forward pass in predict/evaluate (results do not depend on it)
 # Threads in training (see _thread_plan): below _SMALL_STEP multiply-adds per step one thread
 # is fastest; up to _LARGE_STEP two workers split each batch, each calling single-threaded BLAS;
-# above it the products are large enough for BLAS' own threads.
+# above it the products are large enough for BLAS' own threads (unless fastnn's own GEMM
+# kernel runs them: it is single-threaded, so two workers split the batch at any size).
 _SMALL_STEP = 200_000
 _LARGE_STEP = 50_000_000
 
@@ -353,9 +355,14 @@ class Sequential:
         work = batch_size * self.count_params()          # multiply-adds of one forward pass
         if threads < 2 or work < _SMALL_STEP:
             return 1, 1
-        if work <= _LARGE_STEP:
+        if work <= _LARGE_STEP or self._own_gemm():      # fastnn's own GEMM has no threads of its own
             return 2, 1
         return 1, None
+
+    def _own_gemm(self):
+        """True when this model's products run on fastnn's AVX-512 kernel rather than BLAS."""
+        return (self.backend == "compiled" and self.dtype == np.float32
+                and _blas.sgemm_kernel() == "fastnn-avx512")
 
     def _training_buffers(self, batch_size, velocities=None, n_workers=1):
         """The workspace of one fit: a trainer whose buffers the layers show as X, Z, A, delta, dW, db."""

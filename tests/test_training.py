@@ -338,7 +338,16 @@ def test_thread_plan(monkeypatch):
     monkeypatch.setenv("FASTNN_NUM_THREADS", "2")
     assert small._thread_plan(10) == (1, 1)           # a few thousand multiply-adds: one thread
     assert net_a._thread_plan(100) == (2, 1)          # two workers, single-threaded BLAS each
-    assert big._thread_plan(1000) == (1, None)        # large products: BLAS' own threads
+    big64 = Sequential([Dense(1024, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")],
+                       dtype="float64")
+    assert big64._thread_plan(1000) == (1, None)      # large float64 products: BLAS' own threads
+    previous = fastnn._kernels._blas.use_own_sgemm(False)
+    try:
+        assert big._thread_plan(1000) == (1, None)    # the same for float32 through BLAS
+    finally:
+        fastnn._kernels._blas.use_own_sgemm(previous)
+    if fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512":
+        assert big._thread_plan(1000) == (2, 1)       # fastnn's single-threaded GEMM: two workers
     monkeypatch.setenv("FASTNN_NUM_THREADS", "1")
     assert net_a._thread_plan(100) == (1, 1)
     monkeypatch.setenv("FASTNN_NUM_THREADS", "many")
