@@ -44,10 +44,17 @@
  * a full panel of a transposed A read in place: cs_a = lda); b_p, 32 values of op(B)'s
  * row p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
 
-AVX512 __attribute__((noinline)) static void micro_kernel(ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a,
-                                const float *restrict b, ptrdiff_t ldb, float alpha, float beta,
-                                float *restrict c, ptrdiff_t ldc)
+AVX512 __attribute__((noinline)) static void micro_kernel(
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
+    ptrdiff_t ldb, const float *b_next, float alpha, float beta, float *restrict c, ptrdiff_t ldc)
 {
+    /* b_next: the strip the next calls will read, fetched towards the cache row by row
+     * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
+     * the tile of C is fetched now, so that its cache misses overlap the loop below. */
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
@@ -55,6 +62,8 @@ AVX512 __attribute__((noinline)) static void micro_kernel(ptrdiff_t kc, int mr, 
 
     for (ptrdiff_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
+        _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
 #pragma GCC unroll 10
         for (int i = 0; i < MR; i++) {
             __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);
@@ -239,12 +248,14 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                         pack_b_edge(b, ldb, pc, jc, kc, nr, bs);
                     strip = bs, ld_strip = NR;
                 }
+                /* the first panel's pass fetches the next strip of B read in place */
+                const float *next = !trans_b && jc + NR + NR <= n ? strip + NR : strip;
                 for (int ir = 0; ir < mc; ir += MR) {
                     int in_place = ir < packed_from;
                     micro_kernel(kc, mc - ir < MR ? mc - ir : MR, nr,
                                  in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc,
-                                 in_place ? lda : MR, strip, ld_strip, alpha, beta_block,
-                                 c + (ptrdiff_t)(ic + ir) * ldc + jc, ldc);
+                                 in_place ? lda : MR, strip, ld_strip, ir == 0 ? next : strip,
+                                 alpha, beta_block, c + (ptrdiff_t)(ic + ir) * ldc + jc, ldc);
                 }
             }
         }

@@ -3,6 +3,15 @@
 #include <string.h>
 #include "fastnn_kernels.h"
 
+/* The elementwise kernels are compiled three times, for AVX-512, for AVX2 + FMA and for
+ * plain x86-64, and the loader picks the one this CPU runs (GCC's function multiversioning
+ * through glibc's ifunc); elsewhere there is one plain build. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && __GNUC__ >= 12
+#define FNN_VECTORISED __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FNN_VECTORISED
+#endif
+
 #define REAL float
 #define FN(name) fnn_##name##_f32
 #define EXP expf

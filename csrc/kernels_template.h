@@ -42,7 +42,7 @@ static void FN(softmax_row)(const REAL *z, REAL *a, fnn_int n)
     for (fnn_int k = 0; k < n; k++) a[k] *= inv;
 }
 
-int FN(bias_activation)(int act, const REAL *b_o, REAL *z_bo, REAL *a_bo, fnn_int n_b, fnn_int n_o)
+FNN_VECTORISED int FN(bias_activation)(int act, const REAL *b_o, REAL *z_bo, REAL *a_bo, fnn_int n_b, fnn_int n_o)
 {
     if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
     for (fnn_int b = 0; b < n_b; b++) {
@@ -101,7 +101,7 @@ int FN(activation_derivative)(int act, const REAL *z, const REAL *a, REAL *out, 
     return FNN_OK;
 }
 
-int FN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const REAL *da_bo,
+FNN_VECTORISED int FN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const REAL *da_bo,
                             REAL *delta_bo, fnn_int n_b, fnn_int n_o)
 {
     if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
@@ -141,7 +141,7 @@ int FN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const R
     return FNN_OK;
 }
 
-void FN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_b, fnn_int n_o)
+FNN_VECTORISED void FN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_b, fnn_int n_o)
 {
     for (fnn_int o = 0; o < n_o; o++) db_o[o] = 0;
     for (fnn_int b = 0; b < n_b; b++) {
@@ -345,11 +345,19 @@ void FN(mean_squared_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b,
 /* Optimizer                                                          */
 /* ------------------------------------------------------------------ */
 
-void FN(sgd_momentum)(REAL *w, REAL *g, const REAL *g_extra, REAL *v, fnn_int n, double lr, double mu,
+FNN_VECTORISED void FN(sgd_momentum)(REAL *w, REAL *g, const REAL *g_extra, REAL *v, fnn_int n, double lr, double mu,
                       int nesterov)
 {
     REAL lr_ = (REAL)lr, mu_ = (REAL)mu;
-    if (g_extra != NULL) {          /* a second worker's share of the gradient: g := g + g_extra */
+    if (g_extra != NULL && !nesterov) {     /* a second worker's share: g := g + g_extra, in the same pass */
+        for (fnn_int i = 0; i < n; i++) {
+            g[i] += g_extra[i];
+            v[i] = mu_ * v[i] - lr_ * g[i];
+            w[i] += v[i];
+        }
+        return;
+    }
+    if (g_extra != NULL) {
         for (fnn_int i = 0; i < n; i++) g[i] += g_extra[i];
     }
     if (nesterov) {
@@ -377,7 +385,7 @@ void FN(gather_rows)(const REAL *src, const fnn_int *index_b, fnn_int n_b, fnn_i
     }
 }
 
-fnn_int FN(count_nonfinite)(const REAL *x, fnn_int n)
+FNN_VECTORISED fnn_int FN(count_nonfinite)(const REAL *x, fnn_int n)
 {
     /* x - x is 0 for finite x and NaN for NaN and ±inf; summing the comparisons vectorises */
     fnn_int bad = 0;
