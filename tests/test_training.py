@@ -317,6 +317,34 @@ def test_two_workers_train_like_one(loss, output, units):
     assert (h1, c1, d1, i1) == (h2, c2, d2, i2) == (h1, c1, 21, 21)
 
 
+def test_two_workers_train_exactly_like_one_in_float32():
+    """Each worker runs its rows forward and backward, then computes whole rows of dW over the
+    whole batch: no gradient is summed across workers, so with fastnn's own GEMM (whose sums do
+    not depend on how the rows are split) two workers give the very weights one does."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((230, 70)).astype(np.float32)
+    y = rng.integers(0, 10, 230)
+    order = rng.permutation(230).astype(np.intp)
+    results = []
+    for workers in (1, 2):
+        model = Sequential([Dense(96, activation="relu", input_shape=(70,)), Dense(40, activation="tanh"),
+                            Dense(10, activation="softmax")], seed=3)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(50, n_workers=workers)
+        losses = np.zeros(5)
+        assert trainer.train(x_, labels, Y, w, order, 0, 5, 0.05, 0.0, 0.9, False, 0, losses, 1)[0] == 5
+        results.append((losses, model.get_weights(), [layer.dW.copy() for layer in model.layers]))
+    (l1, w1, g1), (l2, w2, g2) = results
+    np.testing.assert_allclose(l1, l2, rtol=1e-6)       # the loss is summed in two parts
+    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
+    for a, b in zip(w1 + g1, w2 + g2):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_two_workers_with_a_one_row_batch():
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)

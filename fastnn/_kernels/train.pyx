@@ -8,8 +8,15 @@ all on buffers allocated once (the model's workspace), with the GIL released.
 Per layer l (input I_l = A_{l-1}, or the gathered batch X for the first layer):
     forward    Z_l := I_l·W_l + b_l;  A_l := g_l(Z_l)
     loss       δ_L := ∂L/∂Z_L  (fused with softmax / sigmoid where the loss allows)
-    backward   dW_l := I_lᵀ·δ_l;  db_l := Σ_b δ_l;  δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'_{l-1}(Z_{l-1})
+    backward   δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'_{l-1}(Z_{l-1})
+    gradients  dW_l := I_lᵀ·δ_l;  db_l := Σ_b δ_l
     update     v := μ·v − γ_t·g;  w := w + v,  γ_t = γ / (1 + decay·t)
+
+With two workers, each runs the forward pass, the loss and the backward pass on its
+half of the batch's rows (every row's δ depends on that row alone). After a barrier,
+each computes the gradient of its half of every layer's weight rows over the whole
+batch and updates those rows: the two never write the same memory, no gradient is
+summed across workers, and the result is the one a single worker computes.
 """
 import numpy as np
 from cython cimport floating
@@ -17,7 +24,8 @@ from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
 
 from fastnn._kernels._ckernels cimport *
-from fastnn._kernels.dense cimport dense_forward_raw, dense_backward_raw
+from fastnn._kernels._blas cimport gemm, NoTrans, Transpose
+from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
 
@@ -87,8 +95,6 @@ cdef struct Shared:   # what the workers of one train() call share
     bint is_float
     double gamma
     void *alpha
-    void **dW_extra       # per layer: the gradient buffers of worker 1 (worker 0 uses the layer's own)
-    void **db_extra
     Loop *loop
     Batch *batch
     fnn_barrier barrier
@@ -117,29 +123,23 @@ cdef class Trainer:
     loss : one of LOSS_KINDS. The fused kinds require the matching output activation.
     gamma, alpha : focal loss parameters (alpha: None or one value per class).
     n_workers : int, default 1
-        Threads that share each batch (data parallelism: each takes a block of rows and
-        its own gradient buffers; the gradients are summed in the update). Use 1 BLAS
-        thread with more than one worker.
+        Threads that share each batch: each runs a block of the batch's rows forward and
+        backward, then computes and applies the gradient of a block of every layer's weight
+        rows (see the module docstring). Use 1 BLAS thread with more than one worker.
     """
     cdef Layer *layers
-    cdef void **dW_extra
-    cdef void **db_extra
     cdef int n_layers, loss_kind, n_workers
     cdef Py_ssize_t batch_size
     cdef double gamma
     cdef bint is_float
-    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _extra
+    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer
     cdef readonly Py_ssize_t last_batch_size
 
     def __cinit__(self):
         self.layers = NULL
-        self.dW_extra = NULL
-        self.db_extra = NULL
 
     def __dealloc__(self):
         free(self.layers)
-        free(self.dW_extra)
-        free(self.db_extra)
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1):
         if loss not in LOSS_KINDS:
@@ -157,11 +157,8 @@ cdef class Trainer:
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
         self.n_workers = n_workers
         self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
-        self.dW_extra = <void **> malloc(self.n_layers * sizeof(void *))
-        self.db_extra = <void **> malloc(self.n_layers * sizeof(void *))
-        if self.layers == NULL or self.dW_extra == NULL or self.db_extra == NULL:
+        if self.layers == NULL:
             raise MemoryError()
-        extra = []
         keep = [X_buffer]
         n_in, previous_A = X_buffer.shape[1], X_buffer
         for l, (slots, act) in enumerate(zip(layers, activations)):
@@ -184,20 +181,12 @@ cdef class Trainer:
                                    vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
                                    delta=addr(delta), input=addr(previous_A))
             keep += [W, b, vW, vb, dW, db, Z, A, delta]
-            if n_workers > 1:       # the second worker's gradients
-                dW1 = np.zeros_like(dW)
-                db1 = np.zeros_like(db) if db is not None else None
-                extra += [dW1, db1]
-                self.dW_extra[l], self.db_extra[l] = addr(dW1), addr(db1)
-            else:
-                self.dW_extra[l], self.db_extra[l] = NULL, NULL
             n_in, previous_A = n_out, A
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
         if needs is not None and out_act != needs:
             raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {out_act!r}")
         self._keep = keep
-        self._extra = extra
         n_classes = n_in
         self._alpha = None
         if alpha is not None:
@@ -290,8 +279,6 @@ cdef class Trainer:
         shared.is_float = self.is_float
         shared.gamma = self.gamma
         shared.alpha = addr(self._alpha)
-        shared.dW_extra = self.dW_extra
-        shared.db_extra = self.db_extra
         shared.loop = &loop
         shared.batch = &batch
         shared.done = 0
@@ -327,10 +314,11 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     """The steps of one train() call, as seen by one worker.
 
     Each worker takes its own block of rows of every batch (rows lo..hi of m): it gathers
-    them, runs them forward, computes their loss and δ, and backpropagates them into its
-    own gradient buffers. At the barrier the workers' losses and gradients are complete;
-    each then updates its share of every parameter array with the summed gradient, and a
-    second barrier makes the new weights visible before the next batch.
+    them, runs them forward, computes their loss and δ, and backpropagates δ through the
+    layers. At the barrier every row's δ is complete; each worker then computes the
+    gradient of its block of every layer's weight rows (input units r0..r1) over the whole
+    batch and applies it, and a second barrier makes the new weights visible before the
+    next batch.
     """
     cdef Loop *loop = s.loop
     cdef Batch *batch = s.batch
@@ -339,16 +327,13 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef Layer *out = &layers[s.n_layers - 1]
     cdef int n_layers = s.n_layers, n_workers = s.n_workers, l, v
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
-    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, n, first, count
+    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, r0, r1
     cdef double total, lr_t
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
     cdef floating *w_rows = NULL
     cdef floating *dW
-    cdef floating *db
-    cdef floating *dW2
-    cdef floating *db2
     for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
         start = j * loop.batch_size
         m = loop.n_order - start
@@ -407,20 +392,17 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 s.hits_part[worker] = fnn_count_threshold_matches_f32(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
             else:
                 s.hits_part[worker] = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
-        # -- backward: dW := Iᵀ·δ;  db := Σ δ;  δ_prev := (δ·Wᵀ) ⊙ g'(Z_prev), into this worker's buffers
-        for l in range(n_layers - 1, -1, -1):
+        # -- backward, on this worker's rows: δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'(Z_{l-1})
+        for l in range(n_layers - 1, 0, -1):
             L = &layers[l]
-            dW = <floating *> L.dW if worker == 0 else <floating *> s.dW_extra[l]
-            db = <floating *> L.db if worker == 0 or L.db == NULL else <floating *> s.db_extra[l]
-            dense_backward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, rows(L.delta, lo, L.n_out, tag),
-                               dW, db, rows(layers[l - 1].delta, lo, L.n_in, tag) if l > 0 else <floating *> NULL,
-                               mw, L.n_in, L.n_out)
-            if l > 0:
-                activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
-                                        rows(layers[l - 1].A, lo, L.n_in, tag),
-                                        rows(layers[l - 1].delta, lo, L.n_in, tag),
-                                        rows(layers[l - 1].delta, lo, L.n_in, tag), mw, L.n_in)
-        fnn_barrier_wait(&s.barrier)                  # every worker's loss and gradient are done
+            gemm(NoTrans, Transpose, <int> mw, L.n_in, L.n_out, <floating> 1, rows(L.delta, lo, L.n_out, tag),
+                 L.n_out, <floating *> L.W, L.n_out, <floating> 0, rows(layers[l - 1].delta, lo, L.n_in, tag),
+                 L.n_in)
+            activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
+                                    rows(layers[l - 1].A, lo, L.n_in, tag),
+                                    rows(layers[l - 1].delta, lo, L.n_in, tag),
+                                    rows(layers[l - 1].delta, lo, L.n_in, tag), mw, L.n_in)
+        fnn_barrier_wait(&s.barrier)                  # every row's loss and δ are done
         total = 0
         for v in range(n_workers):
             total += s.loss_part[v]
@@ -432,21 +414,24 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 loop.counted += m if loop.accuracy == 1 else m * n_k
         if not isfinite(total):
             break                                     # every worker sees the same total and stops
-        # -- update this worker's share:  v := μ·v − γ_t·g;  w := w + v,  g = Σ_workers dW
+        # -- this worker's weight rows r0..r1 of each layer, over the whole batch:
+        #    dW := Iᵀ·δ, then v := μ·v − γ_t·dW;  W := W + v  (and the bias of every n_workers-th layer)
         lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
         for l in range(n_layers):
             L = &layers[l]
-            n = <Py_ssize_t> L.n_in * L.n_out
-            first, count = worker * n // n_workers, (worker + 1) * n // n_workers - worker * n // n_workers
-            dW2 = <floating *> s.dW_extra[l] + first if n_workers > 1 else <floating *> NULL
-            _sgd(<floating *> L.W + first, <floating *> L.dW + first, dW2, <floating *> L.vW + first, count,
-                 lr_t, loop.momentum, loop.nesterov)
-            if L.b != NULL:
-                n = L.n_out
-                first, count = worker * n // n_workers, (worker + 1) * n // n_workers - worker * n // n_workers
-                db2 = <floating *> s.db_extra[l] + first if n_workers > 1 else <floating *> NULL
-                _sgd(<floating *> L.b + first, <floating *> L.db + first, db2, <floating *> L.vb + first,
-                     count, lr_t, loop.momentum, loop.nesterov)
+            r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
+            dW = <floating *> L.dW + r0 * L.n_out
+            gemm(Transpose, NoTrans, <int> (r1 - r0), L.n_out, <int> m, <floating> 1,
+                 <floating *> L.input + r0, L.n_in, <floating *> L.delta, L.n_out, <floating> 0, dW, L.n_out)
+            _sgd(<floating *> L.W + r0 * L.n_out, dW, <floating *> NULL, <floating *> L.vW + r0 * L.n_out,
+                 (r1 - r0) * L.n_out, lr_t, loop.momentum, loop.nesterov)
+            if L.b != NULL and l % n_workers == worker:
+                if floating is float:
+                    fnn_column_sums_f32(<float *> L.delta, <float *> L.db, m, L.n_out)
+                else:
+                    fnn_column_sums_f64(<double *> L.delta, <double *> L.db, m, L.n_out)
+                _sgd(<floating *> L.b, <floating *> L.db, <floating *> NULL, <floating *> L.vb, L.n_out,
+                     lr_t, loop.momentum, loop.nesterov)
         fnn_barrier_wait(&s.barrier)                  # the new weights are in place for the next batch
         k += 1
         if worker == 0:
@@ -521,11 +506,12 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
 
     For a network with layer_sizes = [n_in, h1, ..., n_out] and n_samples / batch_size
     steps, each step does exactly the GEMMs a training step does: Z := I·W forward,
-    dW := Iᵀ·δ and (but for the first layer) δ·Wᵀ backward, on buffers allocated
+    (but for the first layer) δ·Wᵀ backward and dW := Iᵀ·δ, on buffers allocated
     once, in one call with the GIL released. Nothing else (no activations, loss,
     update, data gathering or synchronisation) is done, so its time bounds any training
-    loop's. With n_workers = 2, two threads each run the products of half of every
-    batch's rows (the floor of data-parallel training; use single-threaded BLAS then).
+    loop's. With n_workers = 2, two threads share the products as training shares them:
+    each runs half of every batch's rows forward and backward and computes half of every
+    layer's dW rows over the whole batch (use single-threaded BLAS then).
     """
     dtype = np.dtype(dtype)
     if dtype not in (_validate.float32, _validate.float64):
@@ -537,7 +523,7 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
         raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
     rng = np.random.default_rng(0)
     Ws = [np.ascontiguousarray(rng.standard_normal((a, b)), dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
-    dWs = [np.zeros_like(W) for W in Ws for _ in range(n_workers)]
+    dWs = [np.zeros_like(W) for W in Ws]
     acts = [np.ascontiguousarray(rng.standard_normal((batch_size, s)), dtype=dtype) for s in sizes]
     deltas = [np.zeros((batch_size, s), dtype=dtype) for s in sizes]
     cdef Py_ssize_t n_layers = len(Ws), l, w
@@ -546,10 +532,10 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
     cdef int status = 0
     if layers == NULL:
         raise MemoryError()
-    for w in range(n_workers):          # worker w: its own dW buffers, the same W and batch buffers
+    for w in range(n_workers):          # the same buffers for every worker, each uses its share
         for l in range(n_layers):
             layers[w * n_layers + l] = Layer(n_in=sizes[l], n_out=sizes[l + 1], act=0, W=addr(Ws[l]), b=NULL,
-                                             vW=NULL, vb=NULL, dW=addr(dWs[l * n_workers + w]), db=NULL,
+                                             vW=NULL, vb=NULL, dW=addr(dWs[l]), db=NULL,
                                              Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
                                              input=addr(acts[l]))
     f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
@@ -573,26 +559,32 @@ cdef void _floor_worker(void *arg, int worker) noexcept nogil:
         m = f.batch_size if (j + 1) * f.batch_size <= f.n_samples else f.n_samples - j * f.batch_size
         lo, hi = worker * m // f.n_workers, (worker + 1) * m // f.n_workers
         if f.is_float:
-            _gemms_of_a_step(f.layers + worker * f.n_layers, f.n_layers, lo, hi - lo, <float *> NULL)
+            _gemms_of_a_step(f.layers + worker * f.n_layers, f.n_layers, lo, hi - lo, m, worker, f.n_workers,
+                             <float *> NULL)
         else:
-            _gemms_of_a_step(f.layers + worker * f.n_layers, f.n_layers, lo, hi - lo, <double *> NULL)
+            _gemms_of_a_step(f.layers + worker * f.n_layers, f.n_layers, lo, hi - lo, m, worker, f.n_workers,
+                             <double *> NULL)
 
 
-cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py_ssize_t m,
-                           floating *dtype_tag) noexcept nogil:
-    """The GEMMs of one step on rows lo .. lo + m of the batch buffers."""
-    cdef Py_ssize_t l
+cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py_ssize_t mw, Py_ssize_t m,
+                           int worker, int n_workers, floating *tag) noexcept nogil:
+    """The GEMMs one worker runs in a step: rows lo .. lo + mw of the batch forward and
+    backward, and its share of the dW rows over all m rows (as in _work)."""
+    cdef Py_ssize_t l, r0, r1
     cdef Layer *L
     for l in range(n_layers):
         L = &layers[l]
-        dense_forward_raw(rows(L.input, lo, L.n_in, dtype_tag), <floating *> L.W, <floating *> NULL,
-                          rows(L.Z, lo, L.n_out, dtype_tag), m, L.n_in, L.n_out)
-    for l in range(n_layers - 1, -1, -1):
+        dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
+                          rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
+    for l in range(n_layers - 1, 0, -1):
         L = &layers[l]
-        dense_backward_raw(rows(L.input, lo, L.n_in, dtype_tag), <floating *> L.W,
-                           rows(L.delta, lo, L.n_out, dtype_tag), <floating *> L.dW, <floating *> NULL,
-                           rows(layers[l - 1].delta, lo, L.n_in, dtype_tag) if l > 0 else <floating *> NULL,
-                           m, L.n_in, L.n_out)
+        gemm(NoTrans, Transpose, <int> mw, L.n_in, L.n_out, <floating> 1, rows(L.delta, lo, L.n_out, tag),
+             L.n_out, <floating *> L.W, L.n_out, <floating> 0, rows(layers[l - 1].delta, lo, L.n_in, tag), L.n_in)
+    for l in range(n_layers):
+        L = &layers[l]
+        r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
+        gemm(Transpose, NoTrans, <int> (r1 - r0), L.n_out, <int> m, <floating> 1, <floating *> L.input + r0,
+             L.n_in, <floating *> L.delta, L.n_out, <floating> 0, <floating *> L.dW + r0 * L.n_out, L.n_out)
 
 
 cdef struct Forward:   # one predict() call, shared by its workers
