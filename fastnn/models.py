@@ -22,7 +22,10 @@ from fastnn.callbacks import Callback, History, ProgbarLogger
 from fastnn.layers import Activation, Dense, Layer
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
-_PREDICT_CHUNK = 4096            # rows per forward pass in predict/evaluate (results do not depend on it)
+_PREDICT_CHUNK = 4096            # rows per forward pass in evaluate (results do not depend on it)
+# predict's compiled forward pass: chunks of 100 rows keep a chunk's activations in L2 when the
+# weights are small too; larger weights (more than 1 MB) are read once per chunk of 1,000 rows.
+_PREDICT_ROWS_SMALL, _PREDICT_ROWS_LARGE, _LARGE_WEIGHTS = 100, 1000, 1 << 20
 # Threads in training (see _thread_plan): below _SMALL_STEP multiply-adds per step one thread
 # is fastest; up to _LARGE_STEP two workers split each batch, each calling single-threaded BLAS;
 # above it the products are large enough for BLAS' own threads (unless fastnn's own GEMM
@@ -616,10 +619,14 @@ class Sequential:
         try:
             with limit_blas(1):
                 get_backend(self.backend).forward(x, [layer.W for layer in dense], [layer.b for layer in dense],
-                                                  self._activations(), result, _PREDICT_CHUNK, workers)
+                                                  self._activations(), result, self._predict_chunk(), workers)
         except ValueError as exc:
             raise ValueError(f"x holds NaN or infinite values ({exc})") from None
         return result
+
+    def _predict_chunk(self):
+        weight_bytes = sum(layer.W.nbytes for layer in self._dense_layers())
+        return _PREDICT_ROWS_LARGE if weight_bytes > _LARGE_WEIGHTS else _PREDICT_ROWS_SMALL
 
     def _evaluate_prepared(self, x, labels, Y, w):
         ops, act, kind = get_backend(self.backend), self._activations()[-1], self._loss_kind
