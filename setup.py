@@ -38,7 +38,7 @@ def extension(name, c_sources=()):
         f"fastnn._kernels.{name}",
         [f"fastnn/_kernels/{name}.pyx", *c_sources],
         include_dirs=["csrc", numpy.get_include()],
-        depends=["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/team.h", "csrc/gemm.h"],
+        depends=["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=CFLAGS,
         extra_link_args=["-pthread"],

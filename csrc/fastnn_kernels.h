@@ -3,7 +3,8 @@
  * Plain loops over C-contiguous (row-major) buffers.  The kernels know nothing
  * of Python: they take raw pointers and sizes, allocate nothing, never print,
  * and are safe to call without the GIL.  Matrix products are not here: they go
- * through BLAS (fastnn/_kernels/_blas.pyx).
+ * through fastnn/_kernels/_blas.pyx, to fastnn's own float32 kernel (gemm.c) or
+ * to BLAS.
  *
  * Axis names in arguments: b = sample in the batch, i = input unit,
  * o = output unit, k = class.  So z_bo is a (n_b x n_o) row-major matrix.

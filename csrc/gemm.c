@@ -10,12 +10,13 @@
  *           (op(B) = Bᵀ is first transposed, 16 × 16 at a time, into a small buffer)
  *           for each panel: the micro-kernel adds the MR × 32 tile
  *                           C[i, j] += Σ_p A[i, p] · B[p, j]
- *                           kept in 20 of the 32 vector registers
+ *                           kept in 2·MR of the 32 vector registers
  *
  * The micro-kernel does, per step p, one broadcast of A[i, p] per row and two fused
- * multiply-adds per row, on two 16-float vectors of B's row p.  MR = 10 divides the
- * course's batch of 100 (and its halves of 50) exactly.  Columns past n are masked
- * and rows past m are never stored, so any shape is exact.
+ * multiply-adds per row, on two 16-float vectors of B's row p.  It comes in two heights
+ * (gemm_panel.h): MR = 10 divides the course's batch of 100 (and its halves of 50)
+ * exactly, and MR = 14 (28 accumulators) runs the tall products of predict faster.
+ * Columns past n are masked and rows past m are never stored, so any shape is exact.
  *
  * Why not BLAS here?  Through SciPy's OpenBLAS these products ran at 100-120
  * GFLOP/s on one core of the benchmark machine (its environment selects OpenBLAS'
@@ -32,60 +33,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define MR 10           /* rows of C per micro-kernel call                 */
-#define NR 32           /* columns of C per micro-kernel call: two vectors */
-#define KC 448          /* most depth of one packed block (k is cut evenly)  */
-#define MC 120          /* rows of one packed block (a multiple of MR)     */
+#define NR 32           /* columns of C per micro-kernel call: two vectors             */
+#define KC 448          /* most depth of one packed block (k is cut evenly)             */
+#define MC 140          /* rows of one packed block (a multiple of both panel heights) */
 
 #define AVX512 __attribute__((target("avx512f")))
-
-/* ---- the micro-kernel: C[0:mr, 0:nr] := alpha·Σ_p a_p ⊗ b_p + beta·C ----
- * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a (a packed panel: cs_a = MR;
- * a full panel of a transposed A read in place: cs_a = lda); b_p, 32 values of op(B)'s
- * row p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
-
-AVX512 __attribute__((noinline)) static void micro_kernel(
-    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, float alpha, float beta, float *restrict c, ptrdiff_t ldc)
-{
-    /* b_next: the strip the next calls will read, fetched towards the cache row by row
-     * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
-     * the tile of C is fetched now, so that its cache misses overlap the loop below. */
-    for (int i = 0; i < mr; i++) {
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
-    }
-    __m512 acc[MR][2];
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
-        _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
-#pragma GCC unroll 10
-        for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);
-            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-        }
-    }
-
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 10
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *ci = c + i * ldc;
-        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
-            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
-        }
-        _mm512_mask_storeu_ps(ci, m0, r0);
-        _mm512_mask_storeu_ps(ci + 16, m1, r1);
-    }
-}
 
 /* ---- packing ---- */
 
@@ -119,35 +71,17 @@ AVX512 static inline void transpose16(__m512 r[16])
     for (int q = 0; q < 16; q++) r[q] = t[q];
 }
 
-/* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
- * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero). */
-AVX512 static void pack_a(int trans_a, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t p0,
-                          int mc, int kc, float *restrict ap)
-{
-    for (int ir = 0; ir < mc; ir += MR, ap += (ptrdiff_t)MR * kc) {
-        int mr = mc - ir < MR ? mc - ir : MR;
-        __mmask16 rows = (__mmask16)((1u << mr) - 1), panel = (1u << MR) - 1;
-        if (trans_a) {              /* op(A)[i, p] = A[p, i]: the mr values are neighbours in row p of A */
-            for (int p = 0; p < kc; p++)
-                _mm512_mask_storeu_ps(ap + p * MR, panel,
-                                      _mm512_maskz_loadu_ps(rows, a + (p0 + p) * lda + i0 + ir));
-            continue;
-        }
-        int p = 0;
-        if (mr == MR)               /* 16 columns at a time: load 16 rows (the last repeated), transpose */
-            for (; p + 16 <= kc; p += 16) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++)
-                    r[i] = _mm512_loadu_ps(a + (i0 + ir + (i < MR ? i : MR - 1)) * lda + p0 + p);
-                transpose16(r);
-                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
-            }
-        for (int i = 0; i < MR; i++) {
-            const float *src = a + (i0 + ir + i) * lda + p0;
-            for (int q = p; q < kc; q++) ap[q * MR + i] = i < mr ? src[q] : 0.0f;
-        }
-    }
-}
+/* the micro-kernel and the packing of A, for panels of 10 and of 14 rows */
+#define MR 10
+#define PANEL(name) name##_10
+#include "gemm_panel.h"
+#undef MR
+#undef PANEL
+#define MR 14
+#define PANEL(name) name##_14
+#include "gemm_panel.h"
+#undef MR
+#undef PANEL
 
 /* bs := B[p0 : p0+kc, j0 : j0+nr] as rows of NR floats, zero-padded (the last, narrow strip) */
 AVX512 static void pack_b_edge(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t j0, int kc, int nr,
@@ -226,6 +160,9 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     float *ap = workspace();
     if (ap == NULL) return -1;
     float *bs = ap + MC * KC;
+    /* panels of 10 rows for the batches of training (100, 50: no row wasted); of 14 rows,
+     * whose 28 accumulators amortise the loads better, for the tall products of predict */
+    int mr_panel = m >= MC ? 14 : 10;
     for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
         int kc_step = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);   /* ceil(k / blocks) */
@@ -234,9 +171,14 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
             float beta_block = pc == 0 ? beta : 1.0f;       /* later blocks add to C */
             /* A transposed is already column by column: with few strips of B to reuse them, its
              * full panels are read in place (with many, packing them keeps them in cache) */
-            int packed_from = trans_a && n <= 4 * NR ? mc - mc % MR : 0;
-            if (packed_from < mc)
-                pack_a(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, ap + (ptrdiff_t)packed_from * kc);
+            int packed_from = trans_a && n <= 4 * NR ? mc - mc % mr_panel : 0;
+            if (packed_from < mc) {
+                float *dst = ap + (ptrdiff_t)packed_from * kc;
+                if (mr_panel == 14)
+                    pack_a_14(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, dst);
+                else
+                    pack_a_10(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, dst);
+            }
             for (int jc = 0; jc < n; jc += NR) {
                 int nr = n - jc < NR ? n - jc : NR;
                 const float *strip = b + (ptrdiff_t)pc * ldb + jc;
@@ -250,12 +192,17 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 }
                 /* the first panel's pass fetches the next strip of B read in place */
                 const float *next = !trans_b && jc + NR + NR <= n ? strip + NR : strip;
-                for (int ir = 0; ir < mc; ir += MR) {
-                    int in_place = ir < packed_from;
-                    micro_kernel(kc, mc - ir < MR ? mc - ir : MR, nr,
-                                 in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc,
-                                 in_place ? lda : MR, strip, ld_strip, ir == 0 ? next : strip,
-                                 alpha, beta_block, c + (ptrdiff_t)(ic + ir) * ldc + jc, ldc);
+                for (int ir = 0; ir < mc; ir += mr_panel) {
+                    int in_place = ir < packed_from, mr = mc - ir < mr_panel ? mc - ir : mr_panel;
+                    const float *panel = in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc;
+                    ptrdiff_t cs_a = in_place ? lda : mr_panel;
+                    float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
+                    if (mr_panel == 14)
+                        micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
+                                        alpha, beta_block, tile, ldc);
+                    else
+                        micro_kernel_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
+                                        alpha, beta_block, tile, ldc);
                 }
             }
         }

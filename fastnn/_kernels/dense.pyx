@@ -1,6 +1,6 @@
 """Dense layer kernels: Z := X·W + b forward; dW := Xᵀ·δ, db := Σ_b δ, dX := δ·Wᵀ backward.
 
-X is (batch, n_in), W is (n_in, n_out), so every product is one BLAS gemm.
+X is (batch, n_in), W is (n_in, n_out), so every product is one gemm (_blas.pyx).
 """
 from cython cimport floating
 

@@ -1,0 +1,81 @@
+/* The micro-kernel and the packing of op(A) for panels of MR rows; gemm.c includes this
+ * file once per panel height, with MR and PANEL(name) (the name's suffix) defined. */
+
+/* ---- the micro-kernel: C[0:mr, 0:nr] := alpha·Σ_p a_p ⊗ b_p + beta·C ----
+ * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a (a packed panel: cs_a = MR;
+ * a full panel of a transposed A read in place: cs_a = lda); b_p, 32 values of op(B)'s
+ * row p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
+
+AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
+    ptrdiff_t ldb, const float *b_next, float alpha, float beta, float *restrict c, ptrdiff_t ldc)
+{
+    /* b_next: the strip the next calls will read, fetched towards the cache row by row
+     * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
+     * the tile of C is fetched now, so that its cache misses overlap the loop below. */
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+    __m512 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
+        _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
+    }
+
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr) break;
+        float *ci = c + i * ldc;
+        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, r0);
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);
+    }
+}
+
+/* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
+ * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero). */
+AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t p0,
+                          int mc, int kc, float *restrict ap)
+{
+    for (int ir = 0; ir < mc; ir += MR, ap += (ptrdiff_t)MR * kc) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        __mmask16 rows = (__mmask16)((1u << mr) - 1), panel = (1u << MR) - 1;
+        if (trans_a) {              /* op(A)[i, p] = A[p, i]: the mr values are neighbours in row p of A */
+            for (int p = 0; p < kc; p++)
+                _mm512_mask_storeu_ps(ap + p * MR, panel,
+                                      _mm512_maskz_loadu_ps(rows, a + (p0 + p) * lda + i0 + ir));
+            continue;
+        }
+        int p = 0;
+        if (mr == MR)               /* 16 columns at a time: load 16 rows (the last repeated), transpose */
+            for (; p + 16 <= kc; p += 16) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = _mm512_loadu_ps(a + (i0 + ir + (i < MR ? i : MR - 1)) * lda + p0 + p);
+                transpose16(r);
+                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
+            }
+        for (int i = 0; i < MR; i++) {
+            const float *src = a + (i0 + ir + i) * lda + p0;
+            for (int q = p; q < kc; q++) ap[q * MR + i] = i < mr ? src[q] : 0.0f;
+        }
+    }
+}
+
