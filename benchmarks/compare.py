@@ -91,6 +91,7 @@ TRAINING = {
     "sklearn": "scikit-learn MLPClassifier",
     "numpy-hand": "hand-written NumPy",
     "floor": "GEMM floor (gemm_floor)",
+    "floor-blas": "GEMM floor through SciPy's BLAS",
 }
 INFERENCE = {
     "fastnn": "fastnn predict",
@@ -101,6 +102,7 @@ INFERENCE = {
     "onnxruntime": "ONNX Runtime",
     "numpy-hand": "hand-written NumPy forward",
     "floor": "forward GEMMs only",
+    "floor-blas": "forward GEMMs through SciPy's BLAS",
 }
 FLOAT64 = {
     "fastnn-f32": "fastnn float32",
@@ -280,10 +282,17 @@ def timed(fn, *args):
     return time.perf_counter() - start
 
 
+SETTLE = 0.05      # seconds of quiet before each timed run (see interleave)
+
+
 def interleave(runs, rounds, warmup=1):
     """Run each of ``runs`` ({name: fn() -> seconds}) ``warmup`` times, discarded (JIT
     compilation, first touch of buffers), then ``rounds`` rounds in which every one runs
-    once, the first moving on by one each round. Returns {name: [seconds, ...]}."""
+    once, the first moving on by one each round. Returns {name: [seconds, ...]}.
+
+    Before each timed run the process sleeps SETTLE seconds: the thread pools of ONNX
+    Runtime, XLA and OpenMP keep spinning for a while after a call returns, and without
+    the pause the next framework in the round would share the cores with them."""
     names = list(runs)
     for name in names:
         for _ in range(warmup):
@@ -292,6 +301,7 @@ def interleave(runs, rounds, warmup=1):
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             gc.collect()
+            time.sleep(SETTLE)
             times[name].append(runs[name]())
     return times
 
@@ -588,6 +598,27 @@ def floor_trainer(fw, net, x, y, seed=0, dtype="float32"):
     return Trainer(lambda epochs: min(one_way(way, epochs) for way in ways))
 
 
+def through_blas(make):
+    """The same floor with fastnn's own float32 GEMM kernel switched off: every product
+    through SciPy's BLAS, the floor as the issue first measured it."""
+    from fastnn._kernels import _blas
+
+    def wrapped(*args, **kwargs):
+        def call(f):
+            def run(*a, **k):
+                previous = _blas.use_own_sgemm(False)
+                try:
+                    return f(*a, **k)
+                finally:
+                    _blas.use_own_sgemm(previous)
+            return run
+        made = make(*args, **kwargs)
+        if isinstance(made, Trainer):
+            return Trainer(call(made.train))
+        return call(made)
+    return wrapped
+
+
 TRAINER_FUNCTIONS = {
     "fastnn": fastnn_trainer,
     "fastnn-numpy": lambda fw, net, x, y, seed=0: fastnn_trainer(fw, net, x, y, backend="numpy", seed=seed),
@@ -598,6 +629,7 @@ TRAINER_FUNCTIONS = {
     "sklearn": sklearn_trainer,
     "numpy-hand": numpy_trainer,
     "floor": floor_trainer,
+    "floor-blas": through_blas(floor_trainer),
     "fastnn-f32": fastnn_trainer,
     "fastnn-f64": lambda fw, net, x, y, seed=0: fastnn_trainer(fw, net, x, y, dtype="float64", seed=seed),
     "floor-f32": floor_trainer,
@@ -692,19 +724,46 @@ def numpy_predictor(fw, params):
 
 
 def floor_predictor(fw, params, dtype="float32"):
-    """The forward products Z := I·W only, through fastnn's BLAS wrapper into buffers
-    allocated once: no bias, activation, softmax or input check."""
+    """The forward products Z := I·W only, through fastnn's matrix-product wrapper into
+    buffers allocated once: no bias, activation, softmax or input check. At 2 threads the
+    rows are split between two threads (the products release the GIL), as predict splits
+    them; with BLAS the faster of that and BLAS' own threads on all the rows counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
     from fastnn.backend.compiled_backend import matmul
     weights = [np.ascontiguousarray(W, dtype=dtype) for W, _ in params]
     buffers = {}
+    pool = ThreadPoolExecutor(2) if fw.threads >= 2 else None
+
+    def forward(x, Zs, lo, hi):
+        a = x[lo:hi]
+        for W, Z in zip(weights, Zs):
+            a = matmul(a, W, Z[lo:hi])
+        return a
+
+    def split(x, Zs):
+        half = len(x) // 2
+        with threadpool_limits(limits=1, user_api="blas"):
+            list(pool.map(lambda r: forward(x, Zs, *r), [(0, half), (half, len(x))]))
+
+    def whole(x, Zs):                           # BLAS' own threads (fastnn's kernel: one thread)
+        forward(x, Zs, 0, len(x))
+
+    way = {}
 
     def predict(x):
         if len(x) not in buffers:
             buffers[len(x)] = [np.empty((len(x), W.shape[1]), dtype) for W in weights]
-        a = x
-        for W, Z in zip(weights, buffers[len(x)]):
-            a = matmul(a, W, Z)
-        return a
+        Zs = buffers[len(x)]
+        if pool is None:
+            whole(x, Zs)
+        elif len(x) not in way:                 # the first (warm-up) call picks the faster way
+            way[len(x)] = min((split, whole), key=lambda f: min(timed(f, x, Zs) for _ in range(3)))
+        else:
+            way[len(x)](x, Zs)
+        return Zs[-1]
 
     return predict
 
@@ -718,6 +777,7 @@ PREDICTOR_FUNCTIONS = {
     "onnxruntime": onnx_predictor,
     "numpy-hand": numpy_predictor,
     "floor": floor_predictor,
+    "floor-blas": through_blas(floor_predictor),
     "fastnn-f32": fastnn_predictor,
     "fastnn-f64": lambda fw, params: fastnn_predictor(fw, params, dtype="float64"),
     "floor-f32": floor_predictor,
@@ -905,7 +965,8 @@ def child(args):
     out = dict(threads=args.threads, cores=sorted(os.sched_getaffinity(0)), versions=fw.versions,
                missing=fw.missing, pools=fw.pools, torch_threads=fw.torch.get_num_threads() if fw.torch else None,
                settings=settings.__dict__, other_load_cores=load,
-               openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"), **results.to_json())
+               openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"), sgemm_kernel=sgemm_kernel(),
+               **results.to_json())
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
 
@@ -913,6 +974,11 @@ def child(args):
 # =====================================================================================
 # The parent: one child per thread count, then the tables, the targets and the plot
 # =====================================================================================
+
+def sgemm_kernel():
+    from fastnn._kernels import _blas
+    return _blas.sgemm_kernel()
+
 
 def run_child(threads, args, path):
     """This script again with --child, pinned to `threads` cores before it starts."""
@@ -948,12 +1014,16 @@ def cpu_model():
 
 
 def blas_text(run):
-    """Which OpenBLAS fastnn's products go through (SciPy's), and the kernels it chose."""
+    """What runs fastnn's products: its own float32 kernel, and SciPy's OpenBLAS (float64,
+    and the BLAS floor) with the kernels it chose."""
     scipy_blas = [p for p in run["pools"] if p["internal_api"] == "openblas" and "scipy.libs" in (p["filepath"] or "")]
     text = ", ".join(f"OpenBLAS {p['version']} with {p['architecture']} kernels" for p in scipy_blas) or "unknown"
     if run.get("openblas_coretype"):
         text += f" (OPENBLAS_CORETYPE={run['openblas_coretype']} is set in the environment)"
-    return text
+    own = run.get("sgemm_kernel")
+    if own == "fastnn-avx512":
+        return f"float32 products: fastnn's own AVX-512 kernel (csrc/gemm.c); float64 and the BLAS floor: SciPy's {text}"
+    return f"every product through SciPy's {text}"
 
 
 def header(runs):
@@ -961,7 +1031,7 @@ def header(runs):
     versions = first["versions"]
     return (f"fastnn side-by-side benchmark, {datetime.date.today().isoformat()}, {cpu_model()}, "
             f"{os.cpu_count()} logical cores; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".\n"
-            f"fastnn's BLAS (SciPy's): {blas_text(first)}.\n"
+            f"Matrix products: {blas_text(first)}.\n"
             "Each thread count runs in its own process, started pinned to that many cores "
             "(sched_setaffinity) with OMP/OPENBLAS/MKL_NUM_THREADS and XLA_FLAGS set before any import, "
             "then threadpoolctl and torch.set_num_threads; frameworks interleaved in rounds after a "
@@ -1070,9 +1140,12 @@ def floor_text(runs):
                 extra = mine["seconds"] - floor["seconds"]
                 extra = {"s/epoch": f"{extra:.3f} s per epoch", "µs/step": f"{extra * 1e6:.1f} µs per step"}.get(
                     unit, f"{extra * 1e3:.1f} ms per call")
+                blas = index.get((workload, "floor-blas"))
+                beside = (f"; {mine['seconds'] / blas['seconds']:.2f}× the floor through SciPy's BLAS"
+                          if blas and blas["seconds"] > 0 else "")
                 lines.append(f"- {t} thread(s), {title}: fastnn {display(mine['seconds'], unit)} vs floor "
                              f"{display(floor['seconds'], unit)}: {mine['seconds'] / floor['seconds']:.2f}× the floor, "
-                             f"{extra} outside the GEMMs")
+                             f"{extra} outside the GEMMs{beside}")
     return "\n".join(lines)
 
 
@@ -1150,9 +1223,11 @@ def report(runs):
               "on_epoch_end inside each fit(epochs=1) call of the rounds; the whole call (input checks, "
               "workspace) is the row below it. Keras is timed the same way. Inference is one call on the 10,000 "
               "test images (Keras predict with batch_size=10,000; JAX with the images already on the device). "
-              "The floor runs only the GEMMs (gemm_floor, less its one-off buffer setup; at 2 threads the faster "
-              "of BLAS threads and two workers; inference: the forward products). Accuracy: on the 10,000 test "
-              "images after 10 epochs."] + notes
+              "The floor runs only the GEMMs through fastnn's own matrix-product wrapper (gemm_floor, less its "
+              "one-off buffer setup; at 2 threads the faster of BLAS threads and two workers; inference: the "
+              "forward products, at 2 threads on two halves of the rows); the floor through SciPy's BLAS is the "
+              "same with fastnn's own float32 kernel switched off. Accuracy: on the 10,000 test images after "
+              "10 epochs."] + notes
     found = targets(runs)
     parts += ["", "Targets (fastnn's time over the reference's, same process):", targets_text(found)]
     parts += ["", "fastnn beside the GEMM floor:", floor_text(runs)]
