@@ -159,3 +159,33 @@ def test_nan_propagates(backend, name):
     A = np.empty_like(Z)
     backend.activation_forward(name, Z, A)
     assert np.isnan(A[0, 0]) and not np.isnan(A[0, 1])
+
+
+def test_float32_softmax_within_three_ulp_of_exact():
+    """Softmax in float32 against float64 softmax of the same shifted logits, over logits
+    spread across e^x's whole range, where the smallest probabilities are subnormal or 0."""
+    from fastnn._kernels.activations import activation_forward
+    rng = np.random.default_rng(11)
+    Z = np.concatenate([rng.standard_normal((200, 10)) * s for s in (0.1, 1, 10, 40)]).astype(np.float32)
+    A = np.empty_like(Z)
+    activation_forward("softmax", Z, A)
+    shifted = (Z - Z.max(axis=1, keepdims=True)).astype(np.float64)    # z - max formed in float32, as the kernel does
+    e = np.exp(shifted)
+    exact = e / e.sum(axis=1, keepdims=True)
+    normal = exact > np.finfo(np.float32).tiny
+    ulp = np.spacing(exact[normal].astype(np.float32)).astype(np.float64)
+    # e^x within 1 ulp (libm), then 1/Σ and the product rounded to float32
+    assert np.max(np.abs(A[normal] - exact[normal]) / ulp) <= 3.0
+    np.testing.assert_allclose(A[~normal], exact[~normal], rtol=0, atol=2e-45)
+    np.testing.assert_allclose(A.sum(axis=1), 1.0, rtol=2e-6)
+
+
+def test_float32_softmax_of_infinities_and_nan():
+    from fastnn._kernels.activations import activation_forward
+    Z = np.array([[0.0, -np.inf, 1.0], [np.nan, 0.0, 1.0], [-1e30, 1e30, 0.0]], dtype=np.float32)
+    A = np.empty_like(Z)
+    activation_forward("softmax", Z, A)
+    e = np.exp(np.array([0.0, 1.0]) - 1.0)
+    np.testing.assert_allclose(A[0], [e[0] / e.sum(), 0.0, e[1] / e.sum()], rtol=1e-6)
+    assert np.all(np.isnan(A[1]))
+    np.testing.assert_array_equal(A[2], [0.0, 1.0, 0.0])
