@@ -110,9 +110,10 @@ def test_kernel_report_and_choice():
         _blas.use_own_sgemm(previous)
 
 
-def test_bad_environment_choice_is_named():
-    env = dict(os.environ, FASTNN_GEMM="mkl", PYTHONPATH=os.pathsep.join(sys.path))
+def test_bad_environment_choice_is_named(tmp_path):
+    # run away from the repository root, so that the installed (built) package is imported
+    env = dict(os.environ, FASTNN_GEMM="mkl")
     result = subprocess.run([sys.executable, "-c", "import fastnn._kernels._blas"], env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode != 0
     assert "FASTNN_GEMM" in result.stderr and "'mkl'" in result.stderr
