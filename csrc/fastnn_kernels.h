@@ -77,9 +77,8 @@ enum {
     void fnn_mean_squared_error_##sfx(const real *a_bk, const real *y_bk, const real *w_b,    \
                                       fnn_int n_b, fnn_int n_k, double scale, real *da_bk,     \
                                       double *loss_sum);                                       \
-    /* v := mu v - lr g;  w := w + v  (Nesterov: w := w + mu v - lr g);                       \
-       with g_extra (another worker's gradient) first g := g + g_extra */                     \
-    void fnn_sgd_momentum_##sfx(real *w, real *g, const real *g_extra, real *v, fnn_int n,     \
+    /* v := mu v - lr g;  w := w + v  (Nesterov: w := w + mu v - lr g) */                     \
+    void fnn_sgd_momentum_##sfx(real *w, const real *g, real *v, fnn_int n,                    \
                                 double lr, double mu, int nesterov);                           \
     /* dst_b := src_{index_b}, whole rows of n_cols */                                         \
     void fnn_gather_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,           \

@@ -345,21 +345,10 @@ void FN(mean_squared_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b,
 /* Optimizer                                                          */
 /* ------------------------------------------------------------------ */
 
-FNN_VECTORISED void FN(sgd_momentum)(REAL *w, REAL *g, const REAL *g_extra, REAL *v, fnn_int n, double lr, double mu,
-                      int nesterov)
+FNN_VECTORISED void FN(sgd_momentum)(REAL *w, const REAL *g, REAL *v, fnn_int n, double lr, double mu,
+                                     int nesterov)
 {
     REAL lr_ = (REAL)lr, mu_ = (REAL)mu;
-    if (g_extra != NULL && !nesterov) {     /* a second worker's share: g := g + g_extra, in the same pass */
-        for (fnn_int i = 0; i < n; i++) {
-            g[i] += g_extra[i];
-            v[i] = mu_ * v[i] - lr_ * g[i];
-            w[i] += v[i];
-        }
-        return;
-    }
-    if (g_extra != NULL) {
-        for (fnn_int i = 0; i < n; i++) g[i] += g_extra[i];
-    }
     if (nesterov) {
         for (fnn_int i = 0; i < n; i++) {
             REAL step = -lr_ * g[i];

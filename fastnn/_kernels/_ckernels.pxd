@@ -29,8 +29,8 @@ cdef extern from "fastnn_kernels.h" nogil:
     void fnn_mean_squared_error_f32(const float *a_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
     void fnn_mean_squared_error_f64(const double *a_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
 
-    void fnn_sgd_momentum_f32(float *w, float *g, const float *g_extra, float *v, fnn_int n, double lr, double mu, int nesterov)
-    void fnn_sgd_momentum_f64(double *w, double *g, const double *g_extra, double *v, fnn_int n, double lr, double mu, int nesterov)
+    void fnn_sgd_momentum_f32(float *w, const float *g, float *v, fnn_int n, double lr, double mu, int nesterov)
+    void fnn_sgd_momentum_f64(double *w, const double *g, double *v, fnn_int n, double lr, double mu, int nesterov)
 
     void fnn_gather_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, float *dst)
     void fnn_gather_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, double *dst)

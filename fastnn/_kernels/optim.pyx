@@ -14,9 +14,9 @@ cdef void _update(floating[::1] w, const floating[::1] g, floating[::1] v, doubl
         return
     with nogil:
         if floating is float:
-            fnn_sgd_momentum_f32(&w[0], <float *> &g[0], NULL, &v[0], w.shape[0], lr, mu, nesterov)
+            fnn_sgd_momentum_f32(&w[0], <float *> &g[0], &v[0], w.shape[0], lr, mu, nesterov)
         else:
-            fnn_sgd_momentum_f64(&w[0], <double *> &g[0], NULL, &v[0], w.shape[0], lr, mu, nesterov)
+            fnn_sgd_momentum_f64(&w[0], <double *> &g[0], &v[0], w.shape[0], lr, mu, nesterov)
 
 
 def sgd_update(w, g, v, learning_rate, momentum=0.0, nesterov=False):

@@ -333,7 +333,6 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
     cdef floating *w_rows = NULL
-    cdef floating *dW
     for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
         start = j * loop.batch_size
         m = loop.n_order - start
@@ -395,9 +394,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         # -- backward, on this worker's rows: δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'(Z_{l-1})
         for l in range(n_layers - 1, 0, -1):
             L = &layers[l]
-            gemm(NoTrans, Transpose, <int> mw, L.n_in, L.n_out, <floating> 1, rows(L.delta, lo, L.n_out, tag),
-                 L.n_out, <floating *> L.W, L.n_out, <floating> 0, rows(layers[l - 1].delta, lo, L.n_in, tag),
-                 L.n_in)
+            _backprop_rows(L, &layers[l - 1], lo, mw, tag)
             activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
                                     rows(layers[l - 1].A, lo, L.n_in, tag),
                                     rows(layers[l - 1].delta, lo, L.n_in, tag),
@@ -420,17 +417,15 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         for l in range(n_layers):
             L = &layers[l]
             r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
-            dW = <floating *> L.dW + r0 * L.n_out
-            gemm(Transpose, NoTrans, <int> (r1 - r0), L.n_out, <int> m, <floating> 1,
-                 <floating *> L.input + r0, L.n_in, <floating *> L.delta, L.n_out, <floating> 0, dW, L.n_out)
-            _sgd(<floating *> L.W + r0 * L.n_out, dW, <floating *> NULL, <floating *> L.vW + r0 * L.n_out,
+            _weight_gradient_rows(L, r0, r1, m, tag)
+            _sgd(<floating *> L.W + r0 * L.n_out, <floating *> L.dW + r0 * L.n_out, <floating *> L.vW + r0 * L.n_out,
                  (r1 - r0) * L.n_out, lr_t, loop.momentum, loop.nesterov)
             if L.b != NULL and l % n_workers == worker:
                 if floating is float:
                     fnn_column_sums_f32(<float *> L.delta, <float *> L.db, m, L.n_out)
                 else:
                     fnn_column_sums_f64(<double *> L.delta, <double *> L.db, m, L.n_out)
-                _sgd(<floating *> L.b, <floating *> L.db, <floating *> NULL, <floating *> L.vb, L.n_out,
+                _sgd(<floating *> L.b, <floating *> L.db, <floating *> L.vb, L.n_out,
                      lr_t, loop.momentum, loop.nesterov)
         fnn_barrier_wait(&s.barrier)                  # the new weights are in place for the next batch
         k += 1
@@ -453,12 +448,25 @@ cdef inline void _prefetch_next(Loop *loop, Py_ssize_t j, int worker, int n_work
         fnn_prefetch_rows_f64(<double *> loop.X, loop.order + start + lo, hi - lo, n_in)
 
 
-cdef inline void _sgd(floating *w, floating *g, floating *g_extra, floating *v, fnn_int n, double lr,
+cdef inline void _sgd(floating *w, floating *g, floating *v, fnn_int n, double lr,
                       double mu, bint nesterov) noexcept nogil:
     if floating is float:
-        fnn_sgd_momentum_f32(w, g, g_extra, v, n, lr, mu, nesterov)
+        fnn_sgd_momentum_f32(w, g, v, n, lr, mu, nesterov)
     else:
-        fnn_sgd_momentum_f64(w, g, g_extra, v, n, lr, mu, nesterov)
+        fnn_sgd_momentum_f64(w, g, v, n, lr, mu, nesterov)
+
+
+cdef inline void _backprop_rows(Layer *L, Layer *previous, Py_ssize_t lo, Py_ssize_t mw, floating *tag) noexcept nogil:
+    """Rows lo .. lo + mw of the previous layer's δ := δ·Wᵀ (before its activation's derivative)."""
+    gemm(NoTrans, Transpose, <int> mw, L.n_in, L.n_out, <floating> 1, rows(L.delta, lo, L.n_out, tag),
+         L.n_out, <floating *> L.W, L.n_out, <floating> 0, rows(previous.delta, lo, L.n_in, tag), L.n_in)
+
+
+cdef inline void _weight_gradient_rows(Layer *L, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t m,
+                                       floating *tag) noexcept nogil:
+    """Rows r0 .. r1 of dW := Iᵀ·δ over the m rows of the batch."""
+    gemm(Transpose, NoTrans, <int> (r1 - r0), L.n_out, <int> m, <floating> 1, <floating *> L.input + r0,
+         L.n_in, <floating *> L.delta, L.n_out, <floating> 0, <floating *> L.dW + r0 * L.n_out, L.n_out)
 
 
 cdef void _loss(int kind, double gamma, floating *alpha, int act, floating *Z, floating *A, floating *delta,
@@ -570,21 +578,17 @@ cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py
                            int worker, int n_workers, floating *tag) noexcept nogil:
     """The GEMMs one worker runs in a step: rows lo .. lo + mw of the batch forward and
     backward, and its share of the dW rows over all m rows (as in _work)."""
-    cdef Py_ssize_t l, r0, r1
+    cdef Py_ssize_t l
     cdef Layer *L
     for l in range(n_layers):
         L = &layers[l]
         dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
                           rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
     for l in range(n_layers - 1, 0, -1):
-        L = &layers[l]
-        gemm(NoTrans, Transpose, <int> mw, L.n_in, L.n_out, <floating> 1, rows(L.delta, lo, L.n_out, tag),
-             L.n_out, <floating *> L.W, L.n_out, <floating> 0, rows(layers[l - 1].delta, lo, L.n_in, tag), L.n_in)
+        _backprop_rows(&layers[l], &layers[l - 1], lo, mw, tag)
     for l in range(n_layers):
         L = &layers[l]
-        r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
-        gemm(Transpose, NoTrans, <int> (r1 - r0), L.n_out, <int> m, <floating> 1, <floating *> L.input + r0,
-             L.n_in, <floating *> L.delta, L.n_out, <floating> 0, <floating *> L.dW + r0 * L.n_out, L.n_out)
+        _weight_gradient_rows(L, worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers, m, tag)
 
 
 cdef struct Forward:   # one predict() call, shared by its workers
