@@ -113,6 +113,47 @@ AVX512 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_
         for (int j = 0; j < NR; j++) bs[q * NR + j] = j < nr ? b[(j0 + j) * ldb + p0 + q] : 0.0f;
 }
 
+/* ---- rows to fetch while the products compute (fnn_sgemm_prefetch_rows) ---- */
+
+#define SIDE_EVERY 4                            /* steps of p per fetched line */
+#define SIDE_LINES (KC / SIDE_EVERY + 1)        /* most lines one micro-kernel call fetches */
+
+static _Thread_local struct {
+    const char *base;                           /* the matrix, its rows row_bytes apart */
+    const ptrdiff_t *index;                     /* the rows to fetch, in order */
+    ptrdiff_t n_rows, row_bytes, row, offset;   /* the next line: byte offset in index[row] */
+} stream;
+
+static const char idle_line[64] __attribute__((aligned(64)));
+static const char *const idle_lines[SIDE_LINES] = {[0 ... SIDE_LINES - 1] = idle_line};
+
+void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t n_cols)
+{
+    stream.base = (const char *)x;
+    stream.index = index;
+    stream.n_rows = x != NULL && index != NULL && n_rows > 0 ? n_rows : 0;
+    stream.row_bytes = n_cols * (ptrdiff_t)sizeof(float);
+    stream.row = stream.offset = 0;
+}
+
+/* the lines one micro-kernel call of depth kc fetches, taken off the stream: list[p / 4] */
+AVX512 static const char *const *side_lines(int kc, const char **list)
+{
+    if (stream.row >= stream.n_rows) return idle_lines;
+    int n = (kc + SIDE_EVERY - 1) / SIDE_EVERY, q = 0;
+    while (q < n && stream.row < stream.n_rows) {       /* the rest of the current row, or n lines */
+        const char *line = stream.base + stream.index[stream.row] * stream.row_bytes + stream.offset;
+        ptrdiff_t left = (stream.row_bytes - stream.offset + 63) / 64;
+        int take = left < n - q ? (int)left : n - q;
+        for (int t = 0; t < take; t++) list[q + t] = line + 64 * t;
+        q += take;
+        stream.offset += 64 * (ptrdiff_t)take;
+        if (stream.offset >= stream.row_bytes) stream.row++, stream.offset = 0;
+    }
+    for (; q < n; q++) list[q] = idle_line;
+    return list;
+}
+
 /* ---- per-thread packing buffers, allocated on first use and freed when the thread ends ---- */
 
 static pthread_key_t workspace_key;
@@ -127,7 +168,7 @@ static float *workspace(void)
     if (!workspace_key_ok) return NULL;
     float *w = pthread_getspecific(workspace_key);
     if (w == NULL) {
-        w = aligned_alloc(64, sizeof(float) * (MC * KC + KC * NR));
+        w = aligned_alloc(64, sizeof(float) * (MC * KC + KC * NR) + sizeof(char *) * SIDE_LINES);
         if (w != NULL && pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
     }
     return w;
@@ -160,6 +201,7 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     float *ap = workspace();
     if (ap == NULL) return -1;
     float *bs = ap + MC * KC;
+    const char **side = (const char **)(bs + KC * NR);
     /* panels of 10 rows for the batches of training (100, 50: no row wasted); of 14 rows,
      * whose 28 accumulators amortise the loads better, for the tall products of predict */
     int mr_panel = m >= MC ? 14 : 10;
@@ -197,12 +239,13 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                     const float *panel = in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc;
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
+                    const char *const *lines = side_lines(kc, side);
                     if (mr_panel == 14)
                         micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
-                                        alpha, beta_block, tile, ldc);
+                                        lines, alpha, beta_block, tile, ldc);
                     else
                         micro_kernel_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
-                                        alpha, beta_block, tile, ldc);
+                                        lines, alpha, beta_block, tile, ldc);
                 }
             }
         }
@@ -211,6 +254,11 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 }
 
 #else   /* not GCC/Clang on x86-64: BLAS does every product */
+
+void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t n_cols)
+{
+    (void)x, (void)index, (void)n_rows, (void)n_cols;
+}
 
 int fnn_sgemm_available(void) { return 0; }
 

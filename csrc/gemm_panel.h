@@ -8,11 +8,14 @@
 
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, float alpha, float beta, float *restrict c, ptrdiff_t ldc)
+    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    float *restrict c, ptrdiff_t ldc)
 {
     /* b_next: the strip the next calls will read, fetched towards the cache row by row
      * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
-     * the tile of C is fetched now, so that its cache misses overlap the loop below. */
+     * the tile of C is fetched now, so that its cache misses overlap the loop below.
+     * side[p / 4]: lines of other data fetched on the way, one every fourth step (see
+     * fnn_sgemm_prefetch_rows). */
     for (int i = 0; i < mr; i++) {
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
@@ -26,6 +29,7 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
         __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
         _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
         _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
+        if ((p & 3) == 0) _mm_prefetch(side[p >> 2], _MM_HINT_T0);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);

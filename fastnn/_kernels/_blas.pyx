@@ -26,6 +26,8 @@ cdef extern from "gemm.h" nogil:
                   const float *a, int lda, const float *b, int ldb,
                   float beta, float *c, int ldc)
     int fnn_sgemm_available()
+    void fnn_sgemm_prefetch_rows(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
+                                 Py_ssize_t n_cols)
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -73,6 +75,15 @@ cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float *> b, &ldb, <float *> a, &lda, &beta, c, &ldc)
     else:
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double *> b, &ldb, <double *> a, &lda, &beta, c, &ldc)
+
+
+cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
+                                    Py_ssize_t n_cols) noexcept nogil:
+    """Rows of x that this thread's next float32 products fetch on the way (see gemm.h)."""
+    if not _own_sgemm:
+        return False
+    fnn_sgemm_prefetch_rows(x, index, n_rows, n_cols)
+    return True
 
 
 cdef inline const floating *cfirst(const floating[:, ::1] a) noexcept nogil:

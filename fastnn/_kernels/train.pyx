@@ -24,7 +24,7 @@ from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
 
 from fastnn._kernels._ckernels cimport *
-from fastnn._kernels._blas cimport gemm, NoTrans, Transpose
+from fastnn._kernels._blas cimport gemm, NoTrans, Transpose, prefetch_rows_in_products
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -329,6 +329,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
     cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, r0, r1
     cdef double total, lr_t
+    cdef bint streamed
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
@@ -361,6 +362,11 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             w_rows = rows(batch.w, lo, 1, tag)
             for i in range(mw):
                 w_rows[i] = (<floating *> loop.w)[index[i]]
+        # -- this worker's rows of the next batch come towards the caches while the products
+        #    of this one run (fastnn's float32 kernel fetches them a line at a time; with BLAS
+        #    they are prefetched in one go after the forward pass)
+        streamed = j + 1 < loop.first_batch + loop.n_batches and _prefetch_next(loop, j + 1, worker, n_workers,
+                                                                               n_in, False, tag)
         # -- forward: Z := I·W, then in one pass Z := Z + b and A := g(Z)
         #    (the fused losses apply the output activation themselves)
         for l in range(n_layers):
@@ -373,9 +379,8 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             else:
                 bias_activation(FNN_LINEAR, <floating *> L.b, rows(L.Z, lo, L.n_out, tag),
                                 rows(L.Z, lo, L.n_out, tag), mw, L.n_out)
-        # -- while the products below run, bring this worker's rows of the next batch towards the caches
-        if j + 1 < loop.first_batch + loop.n_batches:
-            _prefetch_next(loop, j + 1, worker, n_workers, n_in, tag)
+        if not streamed and j + 1 < loop.first_batch + loop.n_batches:
+            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, tag)
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
         _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
               rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
@@ -431,21 +436,32 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         k += 1
         if worker == 0:
             loop.last_n = m
+    if floating is float:
+        prefetch_rows_in_products(NULL, NULL, 0, 0)
     if worker == 0:
         s.done = k
         loop.iteration += k
 
 
-cdef inline void _prefetch_next(Loop *loop, Py_ssize_t j, int worker, int n_workers, fnn_int n_in,
-                               floating *tag) noexcept nogil:
+cdef inline bint _prefetch_next(Loop *loop, Py_ssize_t j, int worker, int n_workers, fnn_int n_in,
+                                bint now, floating *tag) noexcept nogil:
+    """Bring this worker's rows of batch j towards the caches: now, all at once, or (now
+    false) a line at a time by the products that follow; returns False if it did neither."""
     cdef Py_ssize_t start = j * loop.batch_size, m = loop.n_order - start
     if m > loop.batch_size:
         m = loop.batch_size
     cdef Py_ssize_t lo = worker * m // n_workers, hi = (worker + 1) * m // n_workers
+    cdef bint streamed = False
+    if not now:
+        if floating is float:
+            streamed = prefetch_rows_in_products(<float *> loop.X, <Py_ssize_t *> loop.order + start + lo,
+                                                 hi - lo, n_in)
+        return streamed
     if floating is float:
         fnn_prefetch_rows_f32(<float *> loop.X, loop.order + start + lo, hi - lo, n_in)
     else:
         fnn_prefetch_rows_f64(<double *> loop.X, loop.order + start + lo, hi - lo, n_in)
+    return True
 
 
 cdef inline void _sgd(floating *w, floating *g, floating *v, fnn_int n, double lr,
