@@ -345,6 +345,36 @@ def test_two_workers_train_exactly_like_one_in_float32():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_blocked_update_equals_whole_gradient_steps():
+    """Within a train() call the weight gradient of a wide layer is computed and applied a
+    block of rows at a time (only the call's last step stores dW whole): five steps in one
+    call must give the weights of five one-step calls, each of which stores dW whole."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((250, 70)).astype(np.float32)
+    y = rng.integers(0, 10, 250)
+    order = rng.permutation(250).astype(np.intp)
+    results = []
+    for calls in ((0, 5), (0, 1, 2, 3, 4, 5)):
+        model = Sequential([Dense(2048, activation="relu", input_shape=(70,)), Dense(10, activation="softmax")],
+                           seed=4)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(50, n_workers=1)
+        losses = np.zeros(5)
+        for first, end in zip(calls[:-1], calls[1:]):
+            trainer.train(x_, labels, Y, w, order, first, end - first, 0.05, 0.0, 0.9, False, first,
+                          losses[first:], 0)
+        results.append((losses, model.get_weights(), [layer.dW.copy() for layer in model.layers]))
+    (l1, w1, g1), (l2, w2, g2) = results
+    assert np.all(l1 > 0) and l1[4] < l1[0]                   # it learns
+    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
+    for a, b in zip([l1] + w1 + g1, [l2] + w2 + g2):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_two_workers_with_a_one_row_batch():
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)

@@ -49,6 +49,10 @@ cdef enum:
 
 ACCURACY_KINDS = ("none", "argmax", "threshold")
 
+# Values in each worker's buffer for a block of dW rows (120 KB in float32): small enough
+# to stay in the L2 cache between its product and its update.
+DEF DW_BLOCK_VALUES = 30720
+
 
 cdef struct Layer:
     int n_in, n_out, act
@@ -97,6 +101,8 @@ cdef struct Shared:   # what the workers of one train() call share
     void *alpha
     Loop *loop
     Batch *batch
+    void *scratch      # per worker, scratch_len values: a block of dW rows
+    Py_ssize_t scratch_len
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
     fnn_int hits_part[FNN_MAX_WORKERS]
@@ -132,7 +138,7 @@ cdef class Trainer:
     cdef Py_ssize_t batch_size
     cdef double gamma
     cdef bint is_float
-    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer
+    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch
     cdef readonly Py_ssize_t last_batch_size
 
     def __cinit__(self):
@@ -194,6 +200,7 @@ cdef class Trainer:
         self._label_buffer = np.zeros(self.batch_size, dtype=np.intp)
         self._Y_buffer = np.zeros((self.batch_size, n_classes), dtype=dtype)
         self._w_buffer = np.zeros(self.batch_size, dtype=dtype)
+        self._scratch = np.zeros((n_workers, DW_BLOCK_VALUES), dtype=dtype)
         self.last_batch_size = 0
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
@@ -280,6 +287,8 @@ cdef class Trainer:
         shared.gamma = self.gamma
         shared.alpha = addr(self._alpha)
         shared.loop = &loop
+        shared.scratch = addr(self._scratch)
+        shared.scratch_len = DW_BLOCK_VALUES
         shared.batch = &batch
         shared.done = 0
         fnn_barrier_init(&shared.barrier, self.n_workers)
@@ -329,7 +338,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
     cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, r0, r1
     cdef double total, lr_t
-    cdef bint streamed
+    cdef bint streamed, last
+    cdef Py_ssize_t block, b0, b1
+    cdef floating *g
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
@@ -418,13 +429,23 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             break                                     # every worker sees the same total and stops
         # -- this worker's weight rows r0..r1 of each layer, over the whole batch:
         #    dW := Iᵀ·δ, then v := μ·v − γ_t·dW;  W := W + v  (and the bias of every n_workers-th layer)
+        #    The last step of the call stores dW whole, for the layers to show; the others
+        #    compute it a block of rows at a time into a small buffer and apply each block at
+        #    once, while it is still in cache (the full dW of a wide layer is far beyond it)
         lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
+        last = j + 1 == loop.first_batch + loop.n_batches
         for l in range(n_layers):
             L = &layers[l]
             r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
-            _weight_gradient_rows(L, r0, r1, m, tag)
-            _sgd(<floating *> L.W + r0 * L.n_out, <floating *> L.dW + r0 * L.n_out, <floating *> L.vW + r0 * L.n_out,
-                 (r1 - r0) * L.n_out, lr_t, loop.momentum, loop.nesterov)
+            block = r1 - r0 if last else _block_rows(s.scratch_len, L.n_out)
+            b0 = r0
+            while b0 < r1:
+                b1 = b0 + block if b0 + block < r1 else r1
+                g = <floating *> L.dW + b0 * L.n_out if last else <floating *> s.scratch + worker * s.scratch_len
+                _weight_gradient_rows(L, b0, b1, m, g, tag)
+                _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
+                     (b1 - b0) * L.n_out, lr_t, loop.momentum, loop.nesterov)
+                b0 = b1
             if L.b != NULL and l % n_workers == worker:
                 if floating is float:
                     fnn_column_sums_f32(<float *> L.delta, <float *> L.db, m, L.n_out)
@@ -478,11 +499,20 @@ cdef inline void _backprop_rows(Layer *L, Layer *previous, Py_ssize_t lo, Py_ssi
          L.n_out, <floating *> L.W, L.n_out, <floating> 0, rows(previous.delta, lo, L.n_in, tag), L.n_in)
 
 
-cdef inline void _weight_gradient_rows(Layer *L, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t m,
+cdef inline void _weight_gradient_rows(Layer *L, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t m, floating *g,
                                        floating *tag) noexcept nogil:
-    """Rows r0 .. r1 of dW := Iᵀ·δ over the m rows of the batch."""
+    """g := rows r0 .. r1 of dW = Iᵀ·δ over the m rows of the batch (g: r1 - r0 rows of n_out)."""
     gemm(Transpose, NoTrans, <int> (r1 - r0), L.n_out, <int> m, <floating> 1, <floating *> L.input + r0,
-         L.n_in, <floating *> L.delta, L.n_out, <floating> 0, <floating *> L.dW + r0 * L.n_out, L.n_out)
+         L.n_in, <floating *> L.delta, L.n_out, <floating> 0, g, L.n_out)
+
+
+cdef inline Py_ssize_t _block_rows(Py_ssize_t scratch_len, Py_ssize_t n_out) noexcept nogil:
+    """Rows of dW per block in a buffer of scratch_len values: a multiple of the GEMM's
+    10-row panels where it can be."""
+    cdef Py_ssize_t block = scratch_len // n_out
+    if block >= 10:
+        block -= block % 10
+    return block if block > 0 else 1
 
 
 cdef void _loss(int kind, double gamma, floating *alpha, int act, floating *Z, floating *A, floating *delta,
@@ -594,7 +624,7 @@ cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py
                            int worker, int n_workers, floating *tag) noexcept nogil:
     """The GEMMs one worker runs in a step: rows lo .. lo + mw of the batch forward and
     backward, and its share of the dW rows over all m rows (as in _work)."""
-    cdef Py_ssize_t l
+    cdef Py_ssize_t l, r0, r1
     cdef Layer *L
     for l in range(n_layers):
         L = &layers[l]
@@ -604,7 +634,8 @@ cdef void _gemms_of_a_step(Layer *layers, Py_ssize_t n_layers, Py_ssize_t lo, Py
         _backprop_rows(&layers[l], &layers[l - 1], lo, mw, tag)
     for l in range(n_layers):
         L = &layers[l]
-        _weight_gradient_rows(L, worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers, m, tag)
+        r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
+        _weight_gradient_rows(L, r0, r1, m, <floating *> L.dW + r0 * L.n_out, tag)
 
 
 cdef struct Forward:   # one predict() call, shared by its workers
