@@ -121,17 +121,20 @@ AVX512 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_
 static _Thread_local struct {
     const char *base;                           /* the matrix, its rows row_bytes apart */
     const ptrdiff_t *index;                     /* the rows to fetch, in order */
-    ptrdiff_t n_rows, row_bytes, row, offset;   /* the next line: byte offset in index[row] */
+    ptrdiff_t n_rows, stride, row_bytes;        /* bytes from a row to the next, and to fetch of each */
+    ptrdiff_t row, offset;                      /* the next line: byte offset in index[row] */
 } stream;
 
 static const char idle_line[64] __attribute__((aligned(64)));
 static const char *const idle_lines[SIDE_LINES] = {[0 ... SIDE_LINES - 1] = idle_line};
 
-void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t n_cols)
+void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
+                             ptrdiff_t n_cols)
 {
     stream.base = (const char *)x;
     stream.index = index;
-    stream.n_rows = x != NULL && index != NULL && n_rows > 0 ? n_rows : 0;
+    stream.n_rows = x != NULL && index != NULL && n_rows > 0 && n_cols > 0 ? n_rows : 0;
+    stream.stride = ld * (ptrdiff_t)sizeof(float);
     stream.row_bytes = n_cols * (ptrdiff_t)sizeof(float);
     stream.row = stream.offset = 0;
 }
@@ -142,7 +145,7 @@ AVX512 static const char *const *side_lines(int kc, const char **list)
     if (stream.row >= stream.n_rows) return idle_lines;
     int n = (kc + SIDE_EVERY - 1) / SIDE_EVERY, q = 0;
     while (q < n && stream.row < stream.n_rows) {       /* the rest of the current row, or n lines */
-        const char *line = stream.base + stream.index[stream.row] * stream.row_bytes + stream.offset;
+        const char *line = stream.base + stream.index[stream.row] * stream.stride + stream.offset;
         ptrdiff_t left = (stream.row_bytes - stream.offset + 63) / 64;
         int take = left < n - q ? (int)left : n - q;
         for (int t = 0; t < take; t++) list[q + t] = line + 64 * t;
@@ -255,9 +258,10 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 
 #else   /* not GCC/Clang on x86-64: BLAS does every product */
 
-void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t n_cols)
+void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
+                             ptrdiff_t n_cols)
 {
-    (void)x, (void)index, (void)n_rows, (void)n_cols;
+    (void)x, (void)index, (void)n_rows, (void)ld, (void)n_cols;
 }
 
 int fnn_sgemm_available(void) { return 0; }

@@ -18,12 +18,13 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc);
 
-/* Rows index[0], ..., index[n_rows - 1] of the row-major matrix x (n_cols floats a row)
- * are brought towards the cache, one line every few steps of the micro-kernel, by this
+/* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
+ * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this
  * thread's following fnn_sgemm calls until all are fetched or the next call of this
  * function (n_rows = 0 stops it).  The training loop fetches the next batch's samples
  * this way while the products run, where a burst of prefetches would be dropped. */
-void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t n_cols);
+void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
+                             ptrdiff_t n_cols);
 
 /* 1 if fnn_sgemm can run on this CPU (checked once), else 0. */
 int fnn_sgemm_available(void);

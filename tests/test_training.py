@@ -285,8 +285,11 @@ def test_gradcheck_detects_a_wrong_gradient(iris_split, monkeypatch):
     ("binary_crossentropy", "sigmoid", 1),
     ("mse", "tanh", 2),
 ])
-def test_two_workers_train_like_one(loss, output, units):
-    """Data parallelism: two threads each take half of every batch; the summed gradient is the same."""
+@pytest.mark.parametrize("split", ["batch", "units"])
+def test_two_workers_train_like_one(loss, output, units, split):
+    """Two threads share each step, by batch rows (data parallelism) or by units (each owns
+    half of every layer's weight rows and the partial products are summed): the losses,
+    accuracy counts and weights are those of one thread."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((203, 6))                         # 203 = 20·10 + 3: a short last batch
     if units == 3:
@@ -298,11 +301,11 @@ def test_two_workers_train_like_one(loss, output, units):
     order = rng.permutation(203).astype(np.intp)
     results = []
     for workers in (1, 2):
-        model = Sequential([Dense(7, activation="relu", input_shape=(6,)), Dense(units, activation=output)],
-                           dtype="float64", seed=3)
+        model = Sequential([Dense(7, activation="relu", input_shape=(6,)), Dense(5, activation="tanh", use_bias=False),
+                            Dense(units, activation=output)], dtype="float64", seed=3)
         model.compile(loss=loss, optimizer=SGD(lr=0.05, momentum=0.9, decay=0.01), metrics=["accuracy"])
         x_, labels, Y, w = model._prepare(x, y, class_weight=None)
-        trainer = model._training_buffers(10, n_workers=workers)
+        trainer = model._training_buffers(10, n_workers=workers, split=split)
         losses = np.zeros(21)
         done, iteration, hits, counted = trainer.train(x_, labels, Y, w, order, 0, 21, 0.05, 0.01, 0.9, True,
                                                        0, losses, 1 if units > 1 else 2)
@@ -317,10 +320,12 @@ def test_two_workers_train_like_one(loss, output, units):
     assert (h1, c1, d1, i1) == (h2, c2, d2, i2) == (h1, c1, 21, 21)
 
 
-def test_two_workers_train_exactly_like_one_in_float32():
+@pytest.mark.parametrize("split", ["batch", "units"])
+def test_two_workers_train_exactly_like_one_in_float32(split):
     """Each worker runs its rows forward and backward, then computes whole rows of dW over the
     whole batch: no gradient is summed across workers, so with fastnn's own GEMM (whose sums do
-    not depend on how the rows are split) two workers give the very weights one does."""
+    not depend on how the rows are split) two workers give the very weights one does. Split by
+    units, each layer's product is summed from two halves: equal to float32 rounding."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((230, 70)).astype(np.float32)
     y = rng.integers(0, 10, 230)
@@ -331,13 +336,13 @@ def test_two_workers_train_exactly_like_one_in_float32():
                             Dense(10, activation="softmax")], seed=3)
         model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
         x_, labels, Y, w = model._prepare(x, y)
-        trainer = model._training_buffers(50, n_workers=workers)
+        trainer = model._training_buffers(50, n_workers=workers, split=split)
         losses = np.zeros(5)
         assert trainer.train(x_, labels, Y, w, order, 0, 5, 0.05, 0.0, 0.9, False, 0, losses, 1)[0] == 5
         results.append((losses, model.get_weights(), [layer.dW.copy() for layer in model.layers]))
     (l1, w1, g1), (l2, w2, g2) = results
     np.testing.assert_allclose(l1, l2, rtol=1e-6)       # the loss is summed in two parts
-    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
+    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512" and split == "batch"
     for a, b in zip(w1 + g1, w2 + g2):
         if exact:
             np.testing.assert_array_equal(a, b)
@@ -389,28 +394,43 @@ def test_two_workers_with_a_one_row_batch():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def test_split_by_units_is_checked():
+    model = Sequential([Dense(5, activation="softmax", input_shape=(3,)), Dense(2, activation="softmax")], seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    with pytest.raises(ValueError, match="split must be one of"):
+        model.build()._training_buffers(4, n_workers=2, split="rows")
+    with pytest.raises(ValueError, match="hidden softmax"):
+        model.build()._training_buffers(4, n_workers=2, split="units")
+
+
 def test_thread_plan(monkeypatch):
     small = iris_net()
     big = Sequential([Dense(1024, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")])
     net_a = Sequential([Dense(64, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")])
     monkeypatch.setenv("FASTNN_NUM_THREADS", "2")
-    assert small._thread_plan(10) == (1, 1)           # a few thousand multiply-adds: one thread
-    assert net_a._thread_plan(100) == (2, 1)          # two workers, single-threaded BLAS each
+    assert small._thread_plan(10) == (1, 1, "batch")           # a few thousand multiply-adds: one thread
+    assert net_a._thread_plan(100) == (2, 1, "batch")          # two workers, single-threaded BLAS each
     big64 = Sequential([Dense(1024, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")],
                        dtype="float64")
-    assert big64._thread_plan(1000) == (1, None)      # large float64 products: BLAS' own threads
+    assert big64._thread_plan(1000) == (1, None, "batch")      # large float64 products: BLAS' own threads
     previous = fastnn._kernels._blas.use_own_sgemm(False)
     try:
-        assert big._thread_plan(1000) == (1, None)    # the same for float32 through BLAS
+        assert big._thread_plan(1000) == (1, None, "batch")    # the same for float32 through BLAS
     finally:
         fastnn._kernels._blas.use_own_sgemm(previous)
     if fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512":
-        assert big._thread_plan(1000) == (2, 1)       # fastnn's single-threaded GEMM: two workers
+        assert big._thread_plan(1000) == (2, 1, "batch")       # fastnn's single-threaded GEMM: two workers
+        net_b = Sequential([Dense(1024, activation="relu", input_shape=(784,)), Dense(1024, activation="relu"),
+                            Dense(1024, activation="relu"), Dense(10, activation="softmax")])
+        assert net_b._thread_plan(100) == (2, 1, "units")      # 11.6 MB of weights: split by units
+        odd = Sequential([Dense(1024, activation="relu", input_shape=(784,)), Dense(1024, activation="softmax"),
+                          Dense(1024, activation="relu"), Dense(10, activation="softmax")])
+        assert odd._thread_plan(100) == (2, 1, "batch")        # a hidden softmax needs whole rows
     monkeypatch.setenv("FASTNN_NUM_THREADS", "1")
-    assert net_a._thread_plan(100) == (1, 1)
+    assert net_a._thread_plan(100) == (1, 1, "batch")
     monkeypatch.setenv("FASTNN_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="FASTNN_NUM_THREADS"):
         net_a._thread_plan(100)
     monkeypatch.delenv("FASTNN_NUM_THREADS")
     with fastnn.utils.blas_threads(1):
-        assert net_a._thread_plan(100) == (1, 1)      # a user's BLAS limit is respected
+        assert net_a._thread_plan(100) == (1, 1, "batch")      # a user's BLAS limit is respected

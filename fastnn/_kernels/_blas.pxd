@@ -9,8 +9,8 @@ cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha
                const floating *a, int lda, const floating *b, int ldb,
                floating beta, floating *c, int ldc) noexcept nogil
 
-# While this thread's next float32 products run, bring rows index[0..n_rows) of x (n_cols
-# floats a row) towards the cache; False when those products go through BLAS (nothing
+# While this thread's next float32 products run, bring the first n_cols values of rows
+# index[0..n_rows) of x (ld floats apart) towards the cache; False when those products go through BLAS (nothing
 # is fetched then). n_rows = 0 stops it.
 cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
-                                    Py_ssize_t n_cols) noexcept nogil
+                                    Py_ssize_t ld, Py_ssize_t n_cols) noexcept nogil

@@ -27,7 +27,7 @@ cdef extern from "gemm.h" nogil:
                   float beta, float *c, int ldc)
     int fnn_sgemm_available()
     void fnn_sgemm_prefetch_rows(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
-                                 Py_ssize_t n_cols)
+                                 Py_ssize_t ld, Py_ssize_t n_cols)
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -78,11 +78,11 @@ cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha
 
 
 cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
-                                    Py_ssize_t n_cols) noexcept nogil:
+                                    Py_ssize_t ld, Py_ssize_t n_cols) noexcept nogil:
     """Rows of x that this thread's next float32 products fetch on the way (see gemm.h)."""
     if not _own_sgemm:
         return False
-    fnn_sgemm_prefetch_rows(x, index, n_rows, n_cols)
+    fnn_sgemm_prefetch_rows(x, index, n_rows, ld, n_cols)
     return True
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 
 from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport gemm, NoTrans, Transpose, prefetch_rows_in_products
@@ -48,6 +49,7 @@ cdef enum:
     MSE = 4
 
 ACCURACY_KINDS = ("none", "argmax", "threshold")
+SPLITS = ("batch", "units")
 
 # Values in each worker's buffer for a block of dW rows (120 KB in float32): small enough
 # to stay in the L2 cache between its product and its update.
@@ -66,6 +68,7 @@ cdef struct Layer:
     void *A
     void *delta
     void *input        # the gathered batch for the first layer, A of the previous layer otherwise
+    void *partial      # split by units: each worker's share of Z, batch_size × n_out values each
 
 
 cdef struct Batch:     # the current mini-batch, gathered from the data by index
@@ -103,6 +106,7 @@ cdef struct Shared:   # what the workers of one train() call share
     Batch *batch
     void *scratch      # per worker, scratch_len values: a block of dW rows
     Py_ssize_t scratch_len
+    bint by_units
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
     fnn_int hits_part[FNN_MAX_WORKERS]
@@ -132,9 +136,16 @@ cdef class Trainer:
         Threads that share each batch: each runs a block of the batch's rows forward and
         backward, then computes and applies the gradient of a block of every layer's weight
         rows (see the module docstring). Use 1 BLAS thread with more than one worker.
+    split : "batch" (default) or "units"
+        How two workers share a step. "batch": each runs half of the batch's rows forward and
+        backward. "units": each owns half of every layer's weight rows (input units) and alone
+        reads and writes them, forward, backward and in the update, so that the weights of a
+        wide network never move between the cores' caches; the partial products of each layer
+        are summed after a barrier. Needs elementwise hidden activations (no hidden softmax).
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
+    cdef bint by_units
     cdef Py_ssize_t batch_size
     cdef double gamma
     cdef bint is_float
@@ -147,7 +158,7 @@ cdef class Trainer:
     def __dealloc__(self):
         free(self.layers)
 
-    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1):
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch"):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -162,6 +173,11 @@ cdef class Trainer:
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
         self.n_workers = n_workers
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if split == "units" and "softmax" in list(activations)[:-1]:
+            raise ValueError("split='units' needs elementwise hidden activations; a hidden softmax needs whole rows")
+        self.by_units = split == "units" and n_workers > 1
         self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
         if self.layers == NULL:
             raise MemoryError()
@@ -183,10 +199,11 @@ cdef class Trainer:
                 _validate.array(f"layers[{l}].{name}", a, 2, dtype)
                 _validate.shape(f"layers[{l}].{name}", a, (self.batch_size, n_out))
             code = _validate.activation_code(act)
+            partial = np.zeros((n_workers, self.batch_size, n_out), dtype=dtype) if self.by_units else None
             self.layers[l] = Layer(n_in=n_in, n_out=n_out, act=code, W=addr(W), b=addr(b), vW=addr(vW),
                                    vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
-                                   delta=addr(delta), input=addr(previous_A))
-            keep += [W, b, vW, vb, dW, db, Z, A, delta]
+                                   delta=addr(delta), input=addr(previous_A), partial=addr(partial))
+            keep += [W, b, vW, vb, dW, db, Z, A, delta, partial]
             n_in, previous_A = n_out, A
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
@@ -289,6 +306,7 @@ cdef class Trainer:
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
         shared.scratch_len = DW_BLOCK_VALUES
+        shared.by_units = self.by_units
         shared.batch = &batch
         shared.done = 0
         fnn_barrier_init(&shared.barrier, self.n_workers)
@@ -322,12 +340,16 @@ cdef inline floating *rows(void *base, Py_ssize_t first_row, Py_ssize_t n_cols, 
 cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     """The steps of one train() call, as seen by one worker.
 
-    Each worker takes its own block of rows of every batch (rows lo..hi of m): it gathers
-    them, runs them forward, computes their loss and δ, and backpropagates δ through the
-    layers. At the barrier every row's δ is complete; each worker then computes the
-    gradient of its block of every layer's weight rows (input units r0..r1) over the whole
-    batch and applies it, and a second barrier makes the new weights visible before the
-    next batch.
+    Split by batch rows (the default): each worker takes its own block of rows of every
+    batch (rows lo..hi of m): it gathers them, runs them forward, computes their loss and
+    δ, and backpropagates δ through the layers. At the barrier every row's δ is complete;
+    each worker then computes the gradient of its block of every layer's weight rows (input
+    units r0..r1) over the whole batch and applies it, and a second barrier makes the new
+    weights visible before the next batch.
+
+    Split by units (s.by_units, for wide layers): each worker owns a block of every layer's
+    weight rows (input units r0..r1) and is the only one to read or write them; see
+    _forward_units and _backward_units. Only the loss is split by batch rows.
     """
     cdef Loop *loop = s.loop
     cdef Batch *batch = s.batch
@@ -336,11 +358,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef Layer *out = &layers[s.n_layers - 1]
     cdef int n_layers = s.n_layers, n_workers = s.n_workers, l, v
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
-    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, r0, r1
+    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, c0, c1
     cdef double total, lr_t
-    cdef bint streamed, last
-    cdef Py_ssize_t block, b0, b1
-    cdef floating *g
+    cdef bint streamed, last, by_units = s.by_units
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
@@ -354,8 +374,13 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         hi = (worker + 1) * m // n_workers
         mw = hi - lo
         index = loop.order + start + lo
-        # -- gather this worker's rows of the batch by index
-        if floating is float:
+        # -- gather the batch by index: this worker's rows, or (by units) its columns of every row
+        if by_units:
+            c0, c1 = worker * n_in // n_workers, (worker + 1) * n_in // n_workers
+            for i in range(m):
+                memcpy(rows(batch.X, i, n_in, tag) + c0, rows(loop.X, loop.order[start + i], n_in, tag) + c0,
+                       (c1 - c0) * sizeof(floating))
+        elif floating is float:
             fnn_gather_rows_f32(<float *> loop.X, index, mw, n_in, rows(batch.X, lo, n_in, tag))
         else:
             fnn_gather_rows_f64(<double *> loop.X, index, mw, n_in, rows(batch.X, lo, n_in, tag))
@@ -373,25 +398,23 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             w_rows = rows(batch.w, lo, 1, tag)
             for i in range(mw):
                 w_rows[i] = (<floating *> loop.w)[index[i]]
-        # -- this worker's rows of the next batch come towards the caches while the products
-        #    of this one run (fastnn's float32 kernel fetches them a line at a time; with BLAS
-        #    they are prefetched in one go after the forward pass)
+        # -- this worker's part of the next batch comes towards the caches while the products
+        #    of this one run (fastnn's float32 kernel fetches it a line at a time; with BLAS
+        #    it is prefetched in one go after the forward pass)
         streamed = j + 1 < loop.first_batch + loop.n_batches and _prefetch_next(loop, j + 1, worker, n_workers,
-                                                                               n_in, False, tag)
+                                                                               n_in, False, by_units, tag)
         # -- forward: Z := I·W, then in one pass Z := Z + b and A := g(Z)
         #    (the fused losses apply the output activation themselves)
-        for l in range(n_layers):
-            L = &layers[l]
-            dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
-                              rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
-            if l < n_layers - 1 or s.loss_kind >= BCE:
-                bias_activation(L.act, <floating *> L.b, rows(L.Z, lo, L.n_out, tag),
-                                rows(L.A, lo, L.n_out, tag), mw, L.n_out)
-            else:
-                bias_activation(FNN_LINEAR, <floating *> L.b, rows(L.Z, lo, L.n_out, tag),
-                                rows(L.Z, lo, L.n_out, tag), mw, L.n_out)
+        if by_units:
+            _forward_units(s, worker, m, lo, mw, tag)
+        else:
+            for l in range(n_layers):
+                L = &layers[l]
+                dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
+                                  rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
+                _bias_activation_rows(s, l, lo, mw, tag)
         if not streamed and j + 1 < loop.first_batch + loop.n_batches:
-            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, tag)
+            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_units, tag)
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
         _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
               rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
@@ -408,14 +431,15 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             else:
                 s.hits_part[worker] = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
         # -- backward, on this worker's rows: δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'(Z_{l-1})
-        for l in range(n_layers - 1, 0, -1):
-            L = &layers[l]
-            _backprop_rows(L, &layers[l - 1], lo, mw, tag)
-            activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
-                                    rows(layers[l - 1].A, lo, L.n_in, tag),
-                                    rows(layers[l - 1].delta, lo, L.n_in, tag),
-                                    rows(layers[l - 1].delta, lo, L.n_in, tag), mw, L.n_in)
-        fnn_barrier_wait(&s.barrier)                  # every row's loss and δ are done
+        if not by_units:
+            for l in range(n_layers - 1, 0, -1):
+                L = &layers[l]
+                _backprop_rows(L, &layers[l - 1], lo, mw, tag)
+                activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
+                                        rows(layers[l - 1].A, lo, L.n_in, tag),
+                                        rows(layers[l - 1].delta, lo, L.n_in, tag),
+                                        rows(layers[l - 1].delta, lo, L.n_in, tag), mw, L.n_in)
+        fnn_barrier_wait(&s.barrier)                  # every row's loss (and δ) are done
         total = 0
         for v in range(n_workers):
             total += s.loss_part[v]
@@ -427,56 +451,167 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 loop.counted += m if loop.accuracy == 1 else m * n_k
         if not isfinite(total):
             break                                     # every worker sees the same total and stops
-        # -- this worker's weight rows r0..r1 of each layer, over the whole batch:
-        #    dW := Iᵀ·δ, then v := μ·v − γ_t·dW;  W := W + v  (and the bias of every n_workers-th layer)
-        #    The last step of the call stores dW whole, for the layers to show; the others
-        #    compute it a block of rows at a time into a small buffer and apply each block at
-        #    once, while it is still in cache (the full dW of a wide layer is far beyond it)
         lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
         last = j + 1 == loop.first_batch + loop.n_batches
-        for l in range(n_layers):
-            L = &layers[l]
-            r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
-            block = r1 - r0 if last else _block_rows(s.scratch_len, L.n_out)
-            b0 = r0
-            while b0 < r1:
-                b1 = b0 + block if b0 + block < r1 else r1
-                g = <floating *> L.dW + b0 * L.n_out if last else <floating *> s.scratch + worker * s.scratch_len
-                _weight_gradient_rows(L, b0, b1, m, g, tag)
-                _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
-                     (b1 - b0) * L.n_out, lr_t, loop.momentum, loop.nesterov)
-                b0 = b1
-            if L.b != NULL and l % n_workers == worker:
-                if floating is float:
-                    fnn_column_sums_f32(<float *> L.delta, <float *> L.db, m, L.n_out)
-                else:
-                    fnn_column_sums_f64(<double *> L.delta, <double *> L.db, m, L.n_out)
-                _sgd(<floating *> L.b, <floating *> L.db, <floating *> L.vb, L.n_out,
-                     lr_t, loop.momentum, loop.nesterov)
-        fnn_barrier_wait(&s.barrier)                  # the new weights are in place for the next batch
+        if by_units:
+            _backward_units(s, worker, m, lr_t, last, tag)
+        else:
+            # -- this worker's weight rows r0..r1 of each layer, over the whole batch, and the
+            #    bias of every n_workers-th layer
+            for l in range(n_layers):
+                L = &layers[l]
+                _update_weight_rows(s, worker, L, m, lr_t, last, tag)
+                if L.b != NULL and l % n_workers == worker:
+                    _update_bias_columns(L, 0, L.n_out, m, lr_t, loop.momentum, loop.nesterov, tag)
+            fnn_barrier_wait(&s.barrier)              # the new weights are in place for the next batch
         k += 1
         if worker == 0:
             loop.last_n = m
     if floating is float:
-        prefetch_rows_in_products(NULL, NULL, 0, 0)
+        prefetch_rows_in_products(NULL, NULL, 0, 0, 0)
     if worker == 0:
         s.done = k
         loop.iteration += k
 
 
+cdef inline void _bias_activation_rows(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, floating *tag) noexcept nogil:
+    """Rows lo .. lo + mw of layer l: Z := Z + b, A := g(Z) (the output of a fused loss: Z := Z + b only)."""
+    cdef Layer *L = &s.layers[l]
+    if l < s.n_layers - 1 or s.loss_kind >= BCE:
+        bias_activation(L.act, <floating *> L.b, rows(L.Z, lo, L.n_out, tag), rows(L.A, lo, L.n_out, tag),
+                        mw, L.n_out)
+    else:
+        bias_activation(FNN_LINEAR, <floating *> L.b, rows(L.Z, lo, L.n_out, tag), rows(L.Z, lo, L.n_out, tag),
+                        mw, L.n_out)
+
+
+cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t mw,
+                         floating *tag) noexcept nogil:
+    """The forward pass split by units: for each layer, this worker's share of the product
+    P_w := I[:, r0:r1]·W[r0:r1, :] over its own weight rows; after a barrier, Z := P_0 + P_1 + b
+    and A := g(Z) for its own columns (which are the next layer's own weight rows, so the
+    next product needs no barrier), or for the output layer, for its own batch rows (the loss's)."""
+    cdef Layer *L
+    cdef int l, n_workers = s.n_workers
+    cdef Py_ssize_t i, c, r0, r1, c0, c1, n
+    cdef floating *z
+    cdef floating *p0
+    cdef floating *p1
+    cdef floating *bias
+    for l in range(s.n_layers):
+        L = &s.layers[l]
+        n = L.n_out
+        r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
+        gemm(NoTrans, NoTrans, <int> m, <int> n, <int> (r1 - r0), <floating> 1, <floating *> L.input + r0,
+             L.n_in, <floating *> L.W + r0 * n, <int> n, <floating> 0, <floating *> L.partial + worker * s.loop.batch_size * n,
+             <int> n)
+        fnn_barrier_wait(&s.barrier)                  # both shares of Z are in
+        if l < s.n_layers - 1:
+            c0, c1 = worker * n // n_workers, (worker + 1) * n // n_workers
+            bias = <floating *> L.b + c0 if L.b != NULL else NULL
+        else:
+            c0, c1 = 0, n
+        for i in range(m):
+            if l == s.n_layers - 1 and not (lo <= i < lo + mw):
+                continue
+            z = <floating *> L.Z + i * n
+            p0 = <floating *> L.partial + i * n
+            p1 = <floating *> L.partial + s.loop.batch_size * n + i * n
+            for c in range(c0, c1):
+                z[c] = p0[c] + p1[c]
+            if l < s.n_layers - 1:
+                bias_activation(L.act, bias, z + c0, <floating *> L.A + i * n + c0, 1, c1 - c0)
+        if l == s.n_layers - 1:
+            _bias_activation_rows(s, l, lo, mw, tag)
+
+
+cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint last, floating *tag) noexcept nogil:
+    """The backward pass and update split by units, after the loss: for each layer from the
+    last, this worker's columns of the previous layer's δ, δ_{l-1}[:, r0:r1] := (δ_l·W[r0:r1, :]ᵀ)
+    ⊙ g'(Z_{l-1}[:, r0:r1]), which use only its own weight rows; then the gradient and update
+    of those rows and of its share of the bias; then a barrier, after which δ_{l-1} is whole."""
+    cdef Layer *L
+    cdef Layer *P
+    cdef int l, n_workers = s.n_workers
+    cdef Py_ssize_t i, r0, r1, n
+    for l in range(s.n_layers - 1, -1, -1):
+        L = &s.layers[l]
+        n = L.n_out
+        r0, r1 = worker * L.n_in // n_workers, (worker + 1) * L.n_in // n_workers
+        if l > 0:
+            P = &s.layers[l - 1]
+            gemm(NoTrans, Transpose, <int> m, <int> (r1 - r0), <int> n, <floating> 1, <floating *> L.delta, <int> n,
+                 <floating *> L.W + r0 * n, <int> n, <floating> 0, <floating *> P.delta + r0, L.n_in)
+            for i in range(m):
+                activation_backward_raw(P.act, <floating *> P.Z + i * L.n_in + r0, <floating *> P.A + i * L.n_in + r0,
+                                        <floating *> P.delta + i * L.n_in + r0,
+                                        <floating *> P.delta + i * L.n_in + r0, 1, r1 - r0)
+        _update_weight_rows(s, worker, L, m, lr_t, last, tag)
+        if L.b != NULL:
+            _update_bias_columns(L, worker * n // n_workers, (worker + 1) * n // n_workers, m, lr_t,
+                                 s.loop.momentum, s.loop.nesterov, tag)
+        if l > 0:
+            fnn_barrier_wait(&s.barrier)              # δ_{l-1} is whole
+
+
+cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, bint last,
+                              floating *tag) noexcept nogil:
+    """This worker's weight rows r0..r1 of layer L, over the whole batch: dW := Iᵀ·δ, then
+    v := μ·v − γ_t·dW;  W := W + v.  The last step of a call stores dW whole, for the layers
+    to show; the others compute it a block of rows at a time into a small buffer and apply
+    each block at once, while it is still in cache (the dW of a wide layer is far beyond it)."""
+    cdef Py_ssize_t r0 = worker * L.n_in // s.n_workers, r1 = (worker + 1) * L.n_in // s.n_workers
+    cdef Py_ssize_t block = r1 - r0 if last else _block_rows(s.scratch_len, L.n_out)
+    cdef Py_ssize_t b0 = r0, b1
+    cdef floating *g
+    while b0 < r1:
+        b1 = b0 + block if b0 + block < r1 else r1
+        g = <floating *> L.dW + b0 * L.n_out if last else <floating *> s.scratch + worker * s.scratch_len
+        _weight_gradient_rows(L, b0, b1, m, g, tag)
+        _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
+             (b1 - b0) * L.n_out, lr_t, s.loop.momentum, s.loop.nesterov)
+        b0 = b1
+
+
+cdef void _update_bias_columns(Layer *L, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t m, double lr_t,
+                               double mu, bint nesterov, floating *tag) noexcept nogil:
+    """db[c0:c1] := Σ_b δ[b, c0:c1], then the momentum step on b[c0:c1]."""
+    cdef floating *db = <floating *> L.db
+    cdef floating *d
+    cdef Py_ssize_t i, c
+    if c0 == 0 and c1 == L.n_out:
+        if floating is float:
+            fnn_column_sums_f32(<float *> L.delta, <float *> L.db, m, L.n_out)
+        else:
+            fnn_column_sums_f64(<double *> L.delta, <double *> L.db, m, L.n_out)
+    else:
+        for c in range(c0, c1):
+            db[c] = 0
+        for i in range(m):
+            d = <floating *> L.delta + i * L.n_out
+            for c in range(c0, c1):
+                db[c] += d[c]
+    _sgd(<floating *> L.b + c0, db + c0, <floating *> L.vb + c0, c1 - c0, lr_t, mu, nesterov)
+
+
 cdef inline bint _prefetch_next(Loop *loop, Py_ssize_t j, int worker, int n_workers, fnn_int n_in,
-                                bint now, floating *tag) noexcept nogil:
-    """Bring this worker's rows of batch j towards the caches: now, all at once, or (now
-    false) a line at a time by the products that follow; returns False if it did neither."""
+                                bint now, bint by_units, floating *tag) noexcept nogil:
+    """Bring this worker's part of batch j towards the caches (its rows, or by_units its
+    columns of every row): now, all at once, or (now false) a line at a time by the products
+    that follow; returns False if it did neither."""
     cdef Py_ssize_t start = j * loop.batch_size, m = loop.n_order - start
     if m > loop.batch_size:
         m = loop.batch_size
     cdef Py_ssize_t lo = worker * m // n_workers, hi = (worker + 1) * m // n_workers
+    cdef Py_ssize_t c0 = 0, c1 = n_in
+    if by_units:
+        lo, hi = 0, m
+        c0, c1 = worker * n_in // n_workers, (worker + 1) * n_in // n_workers
     cdef bint streamed = False
     if not now:
         if floating is float:
-            streamed = prefetch_rows_in_products(<float *> loop.X, <Py_ssize_t *> loop.order + start + lo,
-                                                 hi - lo, n_in)
+            streamed = prefetch_rows_in_products(<float *> loop.X + c0, <Py_ssize_t *> loop.order + start + lo,
+                                                 hi - lo, n_in, c1 - c0)
         return streamed
     if floating is float:
         fnn_prefetch_rows_f32(<float *> loop.X, loop.order + start + lo, hi - lo, n_in)
@@ -591,7 +726,7 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
             layers[w * n_layers + l] = Layer(n_in=sizes[l], n_out=sizes[l + 1], act=0, W=addr(Ws[l]), b=NULL,
                                              vW=NULL, vb=NULL, dW=addr(dWs[l]), db=NULL,
                                              Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
-                                             input=addr(acts[l]))
+                                             input=addr(acts[l]), partial=NULL)
     f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
     f.steps, f.n_workers, f.is_float = (n_samples + batch_size - 1) // batch_size, n_workers, dtype == _validate.float32
     try:
@@ -699,7 +834,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         for l in range(n_layers):
             layers[l] = Layer(n_in=n_in, n_out=weights[l].shape[1], act=codes[l], W=addr(weights[l]),
                               b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
-                              delta=NULL, input=NULL)
+                              delta=NULL, input=NULL, partial=NULL)
             n_in = weights[l].shape[1]
         for l in range(n_workers):
             scratch_ptrs[l] = addr(scratch[l])

@@ -249,6 +249,7 @@ def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
               "binary_cross_entropy", "mean_squared_error")
 ACCURACY_KINDS = ("none", "argmax", "threshold")
+SPLITS = ("batch", "units")
 _FUSED_OUTPUT = {"softmax_cross_entropy": "softmax", "focal_cross_entropy": "softmax",
                  "sigmoid_binary_cross_entropy": "sigmoid"}
 
@@ -261,11 +262,15 @@ class Trainer:
     layer's Z, A, delta) hold the last batch's forward and backward quantities.
     """
 
-    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1):
-        # n_workers: the compiled trainer can split each batch between threads; here one
-        # thread does everything, which gives the same result.
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch"):
+        # n_workers, split: the compiled trainer can share each step between threads, by batch
+        # rows or by units; here one thread does everything, which gives the same result.
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if split == "units" and "softmax" in list(activations)[:-1]:
+            raise ValueError("split='units' needs elementwise hidden activations; a hidden softmax needs whole rows")
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         needs = _FUSED_OUTPUT.get(loss)
