@@ -36,6 +36,7 @@
 #define NR 32           /* columns of C per micro-kernel call: two vectors             */
 #define KC 448          /* most depth of one packed block (k is cut evenly)             */
 #define MC 140          /* rows of one packed block (a multiple of both panel heights) */
+#define SIDE_EVERY 4    /* steps of the micro-kernel per line it fetches on the side        */
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -113,51 +114,23 @@ AVX512 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_
         for (int j = 0; j < NR; j++) bs[q * NR + j] = j < nr ? b[(j0 + j) * ldb + p0 + q] : 0.0f;
 }
 
-/* ---- rows to fetch while the products compute (fnn_sgemm_prefetch_rows) ---- */
+/* ---- per-thread workspace, allocated on first use and freed when the thread ends ---- */
 
-#define SIDE_EVERY 4                            /* steps of p per fetched line */
 #define SIDE_LINES (KC / SIDE_EVERY + 1)        /* most lines one micro-kernel call fetches */
 
-static _Thread_local struct {
-    const char *base;                           /* the matrix, its rows row_bytes apart */
+struct stream {                                 /* rows to fetch while the products compute */
+    const char *base;                           /* the first value to fetch of row 0 */
     const ptrdiff_t *index;                     /* the rows to fetch, in order */
     ptrdiff_t n_rows, stride, row_bytes;        /* bytes from a row to the next, and to fetch of each */
-    ptrdiff_t row, offset;                      /* the next line: byte offset in index[row] */
-} stream;
+    ptrdiff_t row, offset;                      /* the next line: byte offset in row index[row] */
+};
 
-static const char idle_line[64] __attribute__((aligned(64)));
-static const char *const idle_lines[SIDE_LINES] = {[0 ... SIDE_LINES - 1] = idle_line};
-
-void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
-                             ptrdiff_t n_cols)
-{
-    stream.base = (const char *)x;
-    stream.index = index;
-    stream.n_rows = x != NULL && index != NULL && n_rows > 0 && n_cols > 0 ? n_rows : 0;
-    stream.stride = ld * (ptrdiff_t)sizeof(float);
-    stream.row_bytes = n_cols * (ptrdiff_t)sizeof(float);
-    stream.row = stream.offset = 0;
-}
-
-/* the lines one micro-kernel call of depth kc fetches, taken off the stream: list[p / 4] */
-AVX512 static const char *const *side_lines(int kc, const char **list)
-{
-    if (stream.row >= stream.n_rows) return idle_lines;
-    int n = (kc + SIDE_EVERY - 1) / SIDE_EVERY, q = 0;
-    while (q < n && stream.row < stream.n_rows) {       /* the rest of the current row, or n lines */
-        const char *line = stream.base + stream.index[stream.row] * stream.stride + stream.offset;
-        ptrdiff_t left = (stream.row_bytes - stream.offset + 63) / 64;
-        int take = left < n - q ? (int)left : n - q;
-        for (int t = 0; t < take; t++) list[q + t] = line + 64 * t;
-        q += take;
-        stream.offset += 64 * (ptrdiff_t)take;
-        if (stream.offset >= stream.row_bytes) stream.row++, stream.offset = 0;
-    }
-    for (; q < n; q++) list[q] = idle_line;
-    return list;
-}
-
-/* ---- per-thread packing buffers, allocated on first use and freed when the thread ends ---- */
+struct workspace {
+    float a[MC * KC];                           /* packed panels of op(A) */
+    float b[KC * NR];                           /* a packed strip of op(B) */
+    const char *side[SIDE_LINES];               /* the lines a micro-kernel call fetches */
+    struct stream stream;
+};
 
 static pthread_key_t workspace_key;
 static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
@@ -165,16 +138,55 @@ static int workspace_key_ok;
 
 static void make_workspace_key(void) { workspace_key_ok = pthread_key_create(&workspace_key, free) == 0; }
 
-static float *workspace(void)
+static struct workspace *workspace(void)
 {
     pthread_once(&workspace_once, make_workspace_key);
     if (!workspace_key_ok) return NULL;
-    float *w = pthread_getspecific(workspace_key);
+    struct workspace *w = pthread_getspecific(workspace_key);
     if (w == NULL) {
-        w = aligned_alloc(64, sizeof(float) * (MC * KC + KC * NR) + sizeof(char *) * SIDE_LINES);
-        if (w != NULL && pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
+        w = aligned_alloc(64, (sizeof(struct workspace) + 63) / 64 * 64);
+        if (w == NULL) return NULL;
+        w->stream.n_rows = 0;
+        if (pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
     }
     return w;
+}
+
+/* ---- fetching rows on the side (fnn_sgemm_prefetch_rows) ---- */
+
+static const char idle_line[64] __attribute__((aligned(64)));
+static const char *const idle_lines[SIDE_LINES] = {[0 ... SIDE_LINES - 1] = idle_line};
+
+void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
+                             ptrdiff_t n_cols)
+{
+    struct workspace *w = fnn_sgemm_available() ? workspace() : NULL;
+    if (w == NULL) return;
+    struct stream *st = &w->stream;
+    st->base = (const char *)x;
+    st->index = index;
+    st->n_rows = x != NULL && index != NULL && n_rows > 0 && n_cols > 0 ? n_rows : 0;
+    st->stride = ld * (ptrdiff_t)sizeof(float);
+    st->row_bytes = n_cols * (ptrdiff_t)sizeof(float);
+    st->row = st->offset = 0;
+}
+
+/* the lines one micro-kernel call of depth kc fetches, taken off the stream: list[p / SIDE_EVERY] */
+AVX512 static const char *const *side_lines(struct stream *st, int kc, const char **list)
+{
+    if (st->row >= st->n_rows) return idle_lines;
+    int n = (kc + SIDE_EVERY - 1) / SIDE_EVERY, q = 0;
+    while (q < n && st->row < st->n_rows) {     /* the rest of the current row, or n lines */
+        const char *line = st->base + st->index[st->row] * st->stride + st->offset;
+        ptrdiff_t left = (st->row_bytes - st->offset + 63) / 64;
+        int take = left < n - q ? (int)left : n - q;
+        for (int t = 0; t < take; t++) list[q + t] = line + 64 * t;
+        q += take;
+        st->offset += 64 * (ptrdiff_t)take;
+        if (st->offset >= st->row_bytes) st->row++, st->offset = 0;
+    }
+    for (; q < n; q++) list[q] = idle_line;
+    return list;
 }
 
 /* ---- the blocked product ---- */
@@ -201,10 +213,9 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               float beta, float *c, int ldc)
 {
     if (!fnn_sgemm_available()) return -1;
-    float *ap = workspace();
-    if (ap == NULL) return -1;
-    float *bs = ap + MC * KC;
-    const char **side = (const char **)(bs + KC * NR);
+    struct workspace *w = workspace();
+    if (w == NULL) return -1;
+    float *ap = w->a, *bs = w->b;
     /* panels of 10 rows for the batches of training (100, 50: no row wasted); of 14 rows,
      * whose 28 accumulators amortise the loads better, for the tall products of predict */
     int mr_panel = m >= MC ? 14 : 10;
@@ -242,7 +253,7 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                     const float *panel = in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc;
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
-                    const char *const *lines = side_lines(kc, side);
+                    const char *const *lines = side_lines(&w->stream, kc, w->side);
                     if (mr_panel == 14)
                         micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc);

@@ -14,8 +14,8 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
     /* b_next: the strip the next calls will read, fetched towards the cache row by row
      * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
      * the tile of C is fetched now, so that its cache misses overlap the loop below.
-     * side[p / 4]: lines of other data fetched on the way, one every fourth step (see
-     * fnn_sgemm_prefetch_rows). */
+     * side[p / SIDE_EVERY]: lines of other data fetched on the way, one every SIDE_EVERY
+     * steps (see fnn_sgemm_prefetch_rows). */
     for (int i = 0; i < mr; i++) {
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
@@ -29,7 +29,7 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
         __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
         _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
         _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
-        if ((p & 3) == 0) _mm_prefetch(side[p >> 2], _MM_HINT_T0);
+        if (p % SIDE_EVERY == 0) _mm_prefetch(side[p / SIDE_EVERY], _MM_HINT_T0);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);

@@ -497,7 +497,7 @@ cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_
     cdef floating *z
     cdef floating *p0
     cdef floating *p1
-    cdef floating *bias
+    cdef floating *bias = NULL
     for l in range(s.n_layers):
         L = &s.layers[l]
         n = L.n_out
