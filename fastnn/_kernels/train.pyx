@@ -54,6 +54,7 @@ SPLITS = ("batch", "units")
 # Values in each worker's buffer for a block of dW rows (120 KB in float32): small enough
 # to stay in the L2 cache between its product and its update.
 DEF DW_BLOCK_VALUES = 30720
+cdef Py_ssize_t _FIRST_ROW = 0        # the index list of one row: a block of consecutive rows fetched as one
 
 
 cdef struct Layer:
@@ -879,7 +880,10 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
     while start < hi:
         m = min(f.chunk, hi - start)
         I = rows(f.X, start, f.layers[0].n_in, tag)
-        if floating is float:
+        if floating is float:       # the next chunk's rows come towards the cache while this one's products run
+            if start + m < hi:
+                prefetch_rows_in_products(<float *> I + m * f.layers[0].n_in, &_FIRST_ROW, 1, 0,
+                                          min(f.chunk, hi - start - m) * f.layers[0].n_in)
             f.nonfinite[worker] += fnn_count_nonfinite_f32(I, m * f.layers[0].n_in)
         else:
             f.nonfinite[worker] += fnn_count_nonfinite_f64(I, m * f.layers[0].n_in)
@@ -893,3 +897,5 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
             bias_activation(L.act, <floating *> L.b, Z, Z, m, L.n_out)      # Z := Z + b; A := g(Z) in place
             I = Z
         start += m
+    if floating is float:
+        prefetch_rows_in_products(NULL, NULL, 0, 0, 0)
