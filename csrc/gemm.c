@@ -36,6 +36,7 @@
 #define NR 32           /* columns of C per micro-kernel call: two vectors             */
 #define KC 448          /* most depth of one packed block (k is cut evenly)             */
 #define MC 140          /* rows of one packed block (a multiple of both panel heights) */
+#define ROWS_IN_PLACE_N 128   /* most columns of C for which rows of A are read in place */
 #define SIDE_EVERY 4    /* steps of the micro-kernel per line it fetches on the side        */
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -225,9 +226,11 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
         for (int pc = 0; pc < k; pc += kc_step) {
             int kc = k - pc < kc_step ? k - pc : kc_step;
             float beta_block = pc == 0 ? beta : 1.0f;       /* later blocks add to C */
-            /* A transposed is already column by column: with few strips of B to reuse them, its
-             * full panels are read in place (with many, packing them keeps them in cache) */
-            int packed_from = trans_a && n <= 4 * NR ? mc - mc % mr_panel : 0;
+            /* With few strips of B to reuse a panel, packing it costs more than it saves: full
+             * panels of a transposed A (already column by column) are read in place, and so
+             * are the rows of an A that is not transposed, when few (10-row panels) */
+            int rows_in_place = !trans_a && mr_panel == 10 && n <= ROWS_IN_PLACE_N;
+            int packed_from = (trans_a && n <= 4 * NR) || rows_in_place ? mc - mc % mr_panel : 0;
             if (packed_from < mc) {
                 float *dst = ap + (ptrdiff_t)packed_from * kc;
                 if (mr_panel == 14)
@@ -254,7 +257,10 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
                     const char *const *lines = side_lines(&w->stream, kc, w->side);
-                    if (mr_panel == 14)
+                    if (in_place && rows_in_place)
+                        micro_kernel_rows_10(kc, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, strip, ld_strip,
+                                             ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc);
+                    else if (mr_panel == 14)
                         micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc);
                     else

@@ -2,14 +2,15 @@
  * file once per panel height, with MR and PANEL(name) (the name's suffix) defined. */
 
 /* ---- the micro-kernel: C[0:mr, 0:nr] := alpha·Σ_p a_p ⊗ b_p + beta·C ----
- * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a (a packed panel: cs_a = MR;
- * a full panel of a transposed A read in place: cs_a = lda); b_p, 32 values of op(B)'s
- * row p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
+ * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a + i·rs_a, i < MR (a packed
+ * panel: rs_a = 1, cs_a = MR; a full panel of a transposed A read in place: rs_a = 1,
+ * cs_a = lda; of an A read in place: rs_a = lda, cs_a = 1); b_p, 32 values of op(B)'s row
+ * p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
 
-AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
-    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc)
+AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
+    const float *restrict b, ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha,
+    float beta, float *restrict c, ptrdiff_t ldc)
 {
     /* b_next: the strip the next calls will read, fetched towards the cache row by row
      * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
@@ -32,7 +33,7 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
         if (p % SIDE_EVERY == 0) _mm_prefetch(side[p / SIDE_EVERY], _MM_HINT_T0);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(ap[p * cs_a + i]);
+            __m512 a = _mm512_set1_ps(ap[p * cs_a + i * rs_a]);
             acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
@@ -51,6 +52,24 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
         _mm512_mask_storeu_ps(ci, m0, r0);
         _mm512_mask_storeu_ps(ci + 16, m1, r1);
     }
+}
+
+/* the kernel on panels whose column p is contiguous (packed, or a transposed A in place) */
+AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
+    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    float *restrict c, ptrdiff_t ldc)
+{
+    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc);
+}
+
+/* the kernel on MR full rows of A read in place, lda apart */
+AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
+    ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *restrict b,
+    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    float *restrict c, ptrdiff_t ldc)
+{
+    PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc);
 }
 
 /* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
