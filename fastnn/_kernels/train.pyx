@@ -12,11 +12,19 @@ Per layer l (input I_l = A_{l-1}, or the gathered batch X for the first layer):
     gradients  dW_l := I_lᵀ·δ_l;  db_l := Σ_b δ_l
     update     v := μ·v − γ_t·g;  w := w + v,  γ_t = γ / (1 + decay·t)
 
-With two workers, each runs the forward pass, the loss and the backward pass on its
-half of the batch's rows (every row's δ depends on that row alone). After a barrier,
-each computes the gradient of its half of every layer's weight rows over the whole
-batch and updates those rows: the two never write the same memory, no gradient is
-summed across workers, and the result is the one a single worker computes.
+With two workers split by batch rows, each runs the forward pass, the loss and the
+backward pass on its half of the batch's rows (every row's δ depends on that row
+alone). After a barrier, each computes the gradient of its half of every layer's
+weight rows over the whole batch and updates those rows: the two never write the same
+memory, no gradient is summed across workers, and the result is the one a single
+worker computes. Split by units (for wide layers), each worker owns half of every
+layer's weight rows and alone reads and writes them (see _forward_units and
+_backward_units).
+
+The gradient of a layer's weights is computed a block of rows at a time into a small
+buffer and applied at once, while in cache; only the last step of a call stores dW
+whole. While a step's products run, fastnn's GEMM fetches the next batch's samples
+on the side (see fnn_sgemm_prefetch_rows in csrc/gemm.h).
 """
 import numpy as np
 from cython cimport floating
