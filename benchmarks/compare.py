@@ -986,7 +986,7 @@ def run_child(threads, args, path):
     if len(cores) < threads:
         log(f"only {len(cores)} cores available; the {threads}-thread run is skipped")
         return None
-    command = [sys.executable, os.path.abspath(__file__), "--child", "--threads", str(threads), "--out", path,
+    command = [sys.executable, "-X", "faulthandler", os.path.abspath(__file__), "--child", "--threads", str(threads), "--out", path,
                "--only", ",".join(args.only)] + (["--quick"] if args.quick else [])
     env = dict(os.environ, **thread_environment(threads))
     done = subprocess.run(command, env=env, preexec_fn=lambda: os.sched_setaffinity(0, set(cores)))

@@ -147,7 +147,7 @@ static struct workspace *workspace(void)
     if (w == NULL) {
         w = aligned_alloc(64, (sizeof(struct workspace) + 63) / 64 * 64);
         if (w == NULL) return NULL;
-        w->stream.n_rows = 0;
+        w->stream = (struct stream){0};         /* nothing to fetch on the side */
         if (pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
     }
     return w;
