@@ -394,6 +394,30 @@ def test_two_workers_with_a_one_row_batch():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def test_fit_of_a_wide_net_on_two_threads_splits_by_units(monkeypatch):
+    """fit picks the split by units for a float32 net with more than 4 MB of weights; its
+    epochs give one thread's losses and weights up to float32 rounding, and it learns."""
+    if fastnn._kernels._blas.sgemm_kernel() != "fastnn-avx512":
+        pytest.skip("the split by units is planned for fastnn's own float32 kernel")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((300, 40)).astype(np.float32)
+    y = (x[:, :3] @ rng.standard_normal((3, 4))).argmax(axis=1)
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("FASTNN_NUM_THREADS", threads)
+        model = Sequential([Dense(1024, activation="relu", input_shape=(40,)), Dense(1024, activation="tanh"),
+                            Dense(4, activation="softmax")], seed=1)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(0.02, momentum=0.9))
+        assert model._thread_plan(50) == ((2, 1, "units") if threads == "2" else (1, 1, "batch"))
+        history = model.fit(x, y, batch_size=50, epochs=3, verbose=0, seed=0)
+        results.append((history.history["loss"], model.get_weights()))
+    (loss1, w1), (loss2, w2) = results
+    assert loss1[-1] < 0.8 * loss1[0]
+    np.testing.assert_allclose(loss1, loss2, rtol=1e-4)
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
 def test_split_by_units_is_checked():
     model = Sequential([Dense(5, activation="softmax", input_shape=(3,)), Dense(2, activation="softmax")], seed=0)
     model.compile(loss="categorical_crossentropy", optimizer="sgd")
