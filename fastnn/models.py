@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from fastnn import losses as _losses
-from fastnn._kernels import _blas
+from fastnn._kernels import _blas, _validate
 from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
@@ -363,8 +363,7 @@ class Sequential:
             return 1, 1, "batch"
         if work <= _LARGE_STEP or self._own_gemm():      # fastnn's own GEMM has no threads of its own
             wide = self.count_params() * np.dtype(self.dtype).itemsize > _UNIT_SPLIT_WEIGHTS
-            elementwise = "softmax" not in self._activations()[:-1]
-            return 2, 1, "units" if wide and elementwise else "batch"
+            return 2, 1, "units" if wide and _validate.splits_by_units(self._activations()) else "batch"
         return 1, None, "batch"
 
     def _own_gemm(self):

@@ -124,3 +124,22 @@ def activation_code(name):
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS.index(name)
+
+
+# How two training workers share a step (see fastnn/_kernels/train.pyx).
+SPLITS = ("batch", "units")
+
+
+def splits_by_units(activations):
+    """Whether a network can be split by units: each worker then activates only its own
+    columns of every hidden layer, which a softmax (it needs whole rows) cannot do."""
+    return "softmax" not in list(activations)[:-1]
+
+
+def split(value, activations):
+    """A Trainer's split: one of SPLITS, and "units" only where splits_by_units allows it."""
+    if value not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {value!r}")
+    if value == "units" and not splits_by_units(activations):
+        raise ValueError("split='units' needs elementwise hidden activations; a hidden softmax needs whole rows")
+    return value

@@ -57,7 +57,7 @@ cdef enum:
     MSE = 4
 
 ACCURACY_KINDS = ("none", "argmax", "threshold")
-SPLITS = ("batch", "units")
+SPLITS = _validate.SPLITS
 
 # Values in each worker's buffer for a block of dW rows (120 KB in float32): small enough
 # to stay in the L2 cache between its product and its update.
@@ -182,11 +182,7 @@ cdef class Trainer:
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
         self.n_workers = n_workers
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if split == "units" and "softmax" in list(activations)[:-1]:
-            raise ValueError("split='units' needs elementwise hidden activations; a hidden softmax needs whole rows")
-        self.by_units = split == "units" and n_workers > 1
+        self.by_units = _validate.split(split, activations) == "units" and n_workers > 1
         self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
         if self.layers == NULL:
             raise MemoryError()

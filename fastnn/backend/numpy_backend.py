@@ -10,6 +10,8 @@ Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), Z and A (n_samples, n_
 """
 import numpy as np
 
+from fastnn._kernels import _validate
+
 name = "numpy"
 
 # ---------------------------------------------------------------- products
@@ -249,7 +251,7 @@ def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
               "binary_cross_entropy", "mean_squared_error")
 ACCURACY_KINDS = ("none", "argmax", "threshold")
-SPLITS = ("batch", "units")
+SPLITS = _validate.SPLITS
 _FUSED_OUTPUT = {"softmax_cross_entropy": "softmax", "focal_cross_entropy": "softmax",
                  "sigmoid_binary_cross_entropy": "sigmoid"}
 
@@ -267,10 +269,7 @@ class Trainer:
         # rows or by units; here one thread does everything, which gives the same result.
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if split == "units" and "softmax" in list(activations)[:-1]:
-            raise ValueError("split='units' needs elementwise hidden activations; a hidden softmax needs whole rows")
+        _validate.split(split, activations)
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         needs = _FUSED_OUTPUT.get(loss)
