@@ -212,6 +212,8 @@ NETWORKS = [  # layer sizes and activations of a whole network, for forward()
     ((1, 300, 1), ("tanh", "sigmoid")),
     ((13, 7, 33, 2), ("hard_sigmoid", "step", "linear")),
     ((5, 3), ("softmax",)),
+    # rows of 2 KB (512 float32, 256 float64): the compiled scratch pads them by a cache line
+    ((20, 512, 256, 4), ("relu", "tanh", "softmax")),
 ]
 
 

@@ -38,12 +38,14 @@ def reference(A, B, trans_a, trans_b):
     return (a.T if trans_a else a) @ (b.T if trans_b else b)
 
 
-# shapes around the kernel's blocking: panels of 10 rows (of 14 from m = 140 on), strips of
-# NR = 32 columns, depth blocks of at most 448 (k cut evenly), row blocks of MC = 140, and
-# rows of A read in place rather than packed when C has at most 128 columns
+# shapes around the kernel's blocking: panels of 10 rows (of 14 from m = 140 on, when C has
+# more than 128 columns), strips of NR = 32 columns, depth blocks of at most 448 (k cut
+# evenly), row blocks of MC = 140, and rows of A read in place rather than packed when C has
+# at most 128 columns (tall products included: predict's narrow and output layers)
 SHAPES = [(1, 1, 1), (10, 32, 448), (11, 33, 449), (9, 31, 447), (100, 64, 784), (784, 64, 100),
           (100, 10, 64), (121, 17, 770), (139, 40, 30), (140, 32, 16), (141, 65, 900), (240, 96, 5),
-          (3, 1000, 2), (50, 1024, 1024), (300, 130, 97), (20, 128, 33), (29, 129, 460)]
+          (3, 1000, 2), (50, 1024, 1024), (300, 130, 97), (20, 128, 33), (29, 129, 460),
+          (293, 128, 50), (1030, 10, 100), (283, 129, 31)]
 
 
 @pytest.mark.parametrize("trans_a", [False, True])
