@@ -233,3 +233,28 @@ def test_forward(dtype, close, sizes, activations, n, chunk, n_workers, bias):
         assert backend.forward(X, weights, biases, list(activations), out, chunk=chunk, n_workers=n_workers) is out
         results.append(out)
     close(*results, dtype, "forward")
+
+
+@pytest.mark.parametrize("chunk, n_workers", [(1024, 1), (3, 1), (4, 2)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_forward_counts_nonfinite_inputs(dtype, chunk, n_workers, bad):
+    """NaN/inf in X is counted exactly, wherever it sits, whichever weight meets it (a zero
+    column: inf·0), also when the first layer narrows (the compiled float32 path then checks
+    that layer's output first); an overflow inside the network is not X's fault."""
+    rng = np.random.default_rng(1)
+    sizes = (40, 6, 3)
+    weights = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights[0][:, 2] = 0
+    weights[0][7, :] = 0
+    biases = [np.zeros(b, dtype) for b in sizes[1:]]
+    X = rng.standard_normal((11, 40)).astype(dtype)
+    X[0, 0] = X[0, 7] = X[5, 39] = X[10, 7] = bad
+    for backend in (compiled_backend, numpy_backend):
+        out = np.empty((11, 3), dtype)
+        with pytest.raises(ValueError, match="X holds 4 NaN or infinite values"):
+            backend.forward(X, weights, biases, ["relu", "softmax"], out, chunk=chunk, n_workers=n_workers)
+    huge = np.full((11, 40), np.finfo(dtype).max / 4, dtype)       # finite: Z of layer 1 overflows
+    for backend in (compiled_backend, numpy_backend):
+        out = np.empty((11, 3), dtype)
+        with np.errstate(all="ignore"):
+            backend.forward(huge, weights, biases, ["relu", "softmax"], out, chunk=chunk, n_workers=n_workers)

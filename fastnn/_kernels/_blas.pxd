@@ -14,3 +14,7 @@ cdef void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, floating alpha
 # is fetched then). n_rows = 0 stops it.
 cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
                                     Py_ssize_t ld, Py_ssize_t n_cols) noexcept nogil
+
+# True when float32 products run on fastnn's own kernel, where a NaN or infinite value in a
+# row of op(A) always makes that row of C NaN or infinite (BLAS may skip zero terms).
+cdef bint products_propagate_nonfinite() noexcept nogil

@@ -86,6 +86,13 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
     return True
 
 
+cdef bint products_propagate_nonfinite() noexcept nogil:
+    """True when float32 products run on fastnn's own kernel, which sums every term of
+    every product: a NaN or infinite value in row i of A then makes all of row i of C NaN or
+    infinite (NaN·w and ±inf·0 are NaN, ±inf·w is ±inf). BLAS makes no such promise."""
+    return _own_sgemm
+
+
 cdef inline const floating *cfirst(const floating[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] * a.shape[1] else NULL
 
