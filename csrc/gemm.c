@@ -31,6 +31,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdlib.h>
 
 #define NR 32           /* columns of C per micro-kernel call: two vectors             */
@@ -71,6 +72,30 @@ AVX512 static inline void transpose16(__m512 r[16])
         t[12 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0xDD);
     }
     for (int q = 0; q < 16; q++) r[q] = t[q];
+}
+
+/* ---- a momentum step applied on the side of the products (fnn_sgemm_side_update) ---- */
+
+#define UPDATE_EVERY 4      /* steps of the micro-kernel per 16 values it updates on the side */
+#define UPDATE_AHEAD 8      /* vectors ahead of the one updated whose w and v are prefetched   */
+
+struct update_share {       /* the vectors one micro-kernel call updates */
+    float *w, *v;
+    const float *g;
+    ptrdiff_t n_vectors;
+    __m512 lr, mu;
+};
+
+/* vector q of the share: v := μ·v − γ·g;  w := w + v  (the rounding of fnn_sgd_momentum_f32) */
+AVX512 __attribute__((always_inline)) static inline void update_vector(const struct update_share *u, ptrdiff_t q)
+{
+    float *w = u->w + 16 * q, *v = u->v + 16 * q;
+    _mm_prefetch((const char *)(w + 16 * UPDATE_AHEAD), _MM_HINT_T0);
+    _mm_prefetch((const char *)(v + 16 * UPDATE_AHEAD), _MM_HINT_T0);
+    __m512 step = _mm512_mul_ps(u->lr, _mm512_loadu_ps(u->g + 16 * q));
+    __m512 vq = _mm512_fmsub_ps(u->mu, _mm512_loadu_ps(v), step);
+    _mm512_storeu_ps(v, vq);
+    _mm512_storeu_ps(w, _mm512_add_ps(_mm512_loadu_ps(w), vq));
 }
 
 /* the micro-kernel and the packing of A, for panels of 10 and of 14 rows */
@@ -126,11 +151,19 @@ struct stream {                                 /* rows to fetch while the produ
     ptrdiff_t row, offset;                      /* the next line: byte offset in row index[row] */
 };
 
+struct pending_update {                         /* see fnn_sgemm_side_update */
+    float *w, *v;
+    const float *g;
+    ptrdiff_t n, done;                          /* values, and how many are updated */
+    float lr, mu;
+};
+
 struct workspace {
     float a[MC * KC];                           /* packed panels of op(A) */
     float b[KC * NR];                           /* a packed strip of op(B) */
     const char *side[SIDE_LINES];               /* the lines a micro-kernel call fetches */
     struct stream stream;
+    struct pending_update update;
 };
 
 static pthread_key_t workspace_key;
@@ -148,6 +181,7 @@ static struct workspace *workspace(void)
         w = aligned_alloc(64, (sizeof(struct workspace) + 63) / 64 * 64);
         if (w == NULL) return NULL;
         w->stream = (struct stream){0};         /* nothing to fetch on the side */
+        w->update = (struct pending_update){0}; /* nor to update */
         if (pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
     }
     return w;
@@ -190,6 +224,57 @@ AVX512 static const char *const *side_lines(struct stream *st, int kc, const cha
     return list;
 }
 
+/* ---- the momentum step on the side ---- */
+
+/* the rest of the pending step, now */
+AVX512 static void finish_update(struct pending_update *u)
+{
+    float lr = u->lr, mu = u->mu;
+    if (u->n - u->done >= 16) {
+        struct update_share all = {u->w + u->done, u->v + u->done, u->g + u->done, (u->n - u->done) / 16,
+                                   _mm512_set1_ps(lr), _mm512_set1_ps(mu)};
+        for (ptrdiff_t q = 0; q < all.n_vectors; q++) update_vector(&all, q);
+        u->done += 16 * all.n_vectors;
+    }
+    for (ptrdiff_t i = u->done; i < u->n; i++) {
+        float step = lr * u->g[i];
+        u->v[i] = fmaf(mu, u->v[i], -step);
+        u->w[i] = u->w[i] + u->v[i];
+    }
+    u->done = u->n = 0;
+}
+
+void fnn_sgemm_side_update(float *w, const float *g, float *v, ptrdiff_t n, float lr, float mu)
+{
+    struct workspace *ws = fnn_sgemm_available() ? workspace() : NULL;
+    if (ws == NULL) {                           /* no kernel here: the step is done at once */
+        struct pending_update now = {w, v, g, n, 0, lr, mu};
+        finish_update(&now);
+        return;
+    }
+    finish_update(&ws->update);
+    if (n > 0) ws->update = (struct pending_update){w, v, g, n, 0, lr, mu};
+}
+
+void fnn_sgemm_side_update_finish(void)
+{
+    struct workspace *ws = fnn_sgemm_available() ? workspace() : NULL;
+    if (ws != NULL) finish_update(&ws->update);
+}
+
+/* the share of the pending step the next micro-kernel call of depth kc takes (NULL: none) */
+AVX512 static const struct update_share *update_share(struct pending_update *u, ptrdiff_t kc,
+                                                      struct update_share *share)
+{
+    ptrdiff_t vectors = (u->n - u->done) / 16, most = (kc - UPDATE_EVERY / 2 + UPDATE_EVERY - 1) / UPDATE_EVERY;
+    if (vectors <= 0 || most <= 0) return NULL;
+    share->w = u->w + u->done, share->v = u->v + u->done, share->g = u->g + u->done;
+    share->n_vectors = vectors < most ? vectors : most;
+    share->lr = _mm512_set1_ps(u->lr), share->mu = _mm512_set1_ps(u->mu);
+    u->done += 16 * share->n_vectors;
+    return share;
+}
+
 /* ---- the blocked product ---- */
 
 static int cpu_has_avx512 = -1;
@@ -217,13 +302,16 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     struct workspace *w = workspace();
     if (w == NULL) return -1;
     float *ap = w->a, *bs = w->b;
+    struct update_share share_buffer;
+    const struct update_share *share;
     /* panels of 10 rows for the batches of training (100, 50: no row wasted); of 14 rows,
      * whose 28 accumulators amortise the loads better, for the tall products of predict
      * that reuse each packed panel over many strips of B.  A tall product with at most
      * ROWS_IN_PLACE_N columns (a narrow layer, or the output layer) keeps 10-row panels read
      * in place: packing there costs about what it saves (n = 10: 50 -> 74 GFLOP/s, n = 64:
-     * 213 -> 245, on one core of the benchmark machine) */
-    int mr_panel = m >= MC && (trans_a || n > ROWS_IN_PLACE_N) ? 14 : 10;
+     * 213 -> 245, on one core of the benchmark machine).  While a momentum step is pending
+     * (fnn_sgemm_side_update), 10-row panels too: only their kernel has registers to spare */
+    int mr_panel = m >= MC && (trans_a || n > ROWS_IN_PLACE_N) && w->update.n == w->update.done ? 14 : 10;
     for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
         int kc_step = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);   /* ceil(k / blocks) */
@@ -267,6 +355,9 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                     else if (mr_panel == 14)
                         micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc);
+                    else if ((share = update_share(&w->update, kc, &share_buffer)) != NULL)
+                        micro_kernel_update_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
+                                               lines, alpha, beta_block, tile, ldc, share);
                     else
                         micro_kernel_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc);
@@ -286,6 +377,17 @@ void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n
 }
 
 int fnn_sgemm_available(void) { return 0; }
+
+void fnn_sgemm_side_update(float *w, const float *g, float *v, ptrdiff_t n, float lr, float mu)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float step = lr * g[i];
+        v[i] = fmaf(mu, v[i], -step);
+        w[i] = w[i] + v[i];
+    }
+}
+
+void fnn_sgemm_side_update_finish(void) {}
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,

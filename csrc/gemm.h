@@ -26,6 +26,16 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
                              ptrdiff_t n_cols);
 
+/* The momentum step of SGD on n values, v := mu·v − lr·g;  w := w + v, done by this
+ * thread's following fnn_sgemm calls on the side of their products (16 values every few
+ * steps of the micro-kernel, while it waits on nothing but its multiply-adds), the rest by
+ * fnn_sgemm_side_update_finish or the next call of this function, which finish it first.
+ * w, g and v must not change otherwise until then, nor be read or written by those
+ * products.  Where fnn_sgemm cannot run, the step is done at once.  The rounding is that
+ * of fnn_sgd_momentum_f32: v := fma(mu, v, −(lr·g)), w := w + v. */
+void fnn_sgemm_side_update(float *w, const float *g, float *v, ptrdiff_t n, float lr, float mu);
+void fnn_sgemm_side_update_finish(void);
+
 /* 1 if fnn_sgemm can run on this CPU (checked once), else 0. */
 int fnn_sgemm_available(void);
 

@@ -10,7 +10,7 @@
 AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
     const float *restrict b, ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha,
-    float beta, float *restrict c, ptrdiff_t ldc)
+    float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up)
 {
     /* b_next: the strip the next calls will read, fetched towards the cache row by row
      * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
@@ -31,6 +31,8 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
         _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
         _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
         if (p % SIDE_EVERY == 0) _mm_prefetch(side[p / SIDE_EVERY], _MM_HINT_T0);
+        if (up != NULL && p % UPDATE_EVERY == UPDATE_EVERY / 2 && p / UPDATE_EVERY < up->n_vectors)
+            update_vector(up, p / UPDATE_EVERY);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m512 a = _mm512_set1_ps(ap[p * cs_a + i * rs_a]);
@@ -60,7 +62,16 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
     ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
     float *restrict c, ptrdiff_t ldc)
 {
-    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc);
+    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, NULL);
+}
+
+/* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
+AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
+    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    float *restrict c, ptrdiff_t ldc, const struct update_share *up)
+{
+    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, up);
 }
 
 /* the kernel on MR full rows of A read in place, lda apart */
@@ -69,7 +80,7 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
     ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
     float *restrict c, ptrdiff_t ldc)
 {
-    PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc);
+    PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc, NULL);
 }
 
 /* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,

@@ -19,6 +19,7 @@
 #define LOG1P log1pf
 #define TANH tanhf
 #define POW powf
+#define FMA fmaf
 #include "kernels_template.h"
 #undef REAL
 #undef FN
@@ -27,6 +28,7 @@
 #undef LOG1P
 #undef TANH
 #undef POW
+#undef FMA
 
 #define REAL double
 #define FN(name) fnn_##name##_f64
@@ -35,4 +37,5 @@
 #define LOG1P log1p
 #define TANH tanh
 #define POW pow
+#define FMA fma
 #include "kernels_template.h"

@@ -356,9 +356,9 @@ FNN_VECTORISED void FN(sgd_momentum)(REAL *w, const REAL *g, REAL *v, fnn_int n,
             w[i] += mu_ * v[i] + step;
         }
     } else {
-        for (fnn_int i = 0; i < n; i++) {
-            v[i] = mu_ * v[i] - lr_ * g[i];
-            w[i] += v[i];
+        for (fnn_int i = 0; i < n; i++) {      /* one rounding for μ·v − γ·g, as fnn_sgemm_side_update */
+            v[i] = FMA(mu_, v[i], -(lr_ * g[i]));
+            w[i] = w[i] + v[i];
         }
     }
 }

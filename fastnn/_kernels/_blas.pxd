@@ -18,3 +18,10 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
 # True when float32 products run on fastnn's own kernel, where a NaN or infinite value in a
 # row of op(A) always makes that row of C NaN or infinite (BLAS may skip zero terms).
 cdef bint products_propagate_nonfinite() noexcept nogil
+
+# v := mu·v − lr·g;  w := w + v (n values), applied on the side of this thread's next float32
+# products, which must not touch w, g or v; the rest by finish_update_in_products (or the next
+# call, which finishes it first). False, doing nothing, when those products go through BLAS.
+cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,
+                             float mu) noexcept nogil
+cdef void finish_update_in_products() noexcept nogil

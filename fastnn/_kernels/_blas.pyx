@@ -28,6 +28,8 @@ cdef extern from "gemm.h" nogil:
     int fnn_sgemm_available()
     void fnn_sgemm_prefetch_rows(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
                                  Py_ssize_t ld, Py_ssize_t n_cols)
+    void fnn_sgemm_side_update(float *w, const float *g, float *v, Py_ssize_t n, float lr, float mu)
+    void fnn_sgemm_side_update_finish()
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -84,6 +86,21 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
         return False
     fnn_sgemm_prefetch_rows(x, index, n_rows, ld, n_cols)
     return True
+
+
+cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,
+                             float mu) noexcept nogil:
+    """v := μ·v − γ·g;  w := w + v, on the side of this thread's next float32 products (see
+    gemm.h); False, doing nothing, when those products go through BLAS."""
+    if not _own_sgemm:
+        return False
+    fnn_sgemm_side_update(w, g, v, n, lr, mu)
+    return True
+
+
+cdef void finish_update_in_products() noexcept nogil:
+    """The rest of the step given to update_in_products, now."""
+    fnn_sgemm_side_update_finish()
 
 
 cdef bint products_propagate_nonfinite() noexcept nogil:

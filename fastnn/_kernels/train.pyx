@@ -33,7 +33,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from fastnn._kernels._ckernels cimport *
-from fastnn._kernels._blas cimport gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite
+from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
+                                    update_in_products, finish_update_in_products)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -59,8 +60,8 @@ cdef enum:
 ACCURACY_KINDS = ("none", "argmax", "threshold")
 SPLITS = _validate.SPLITS
 
-# Values in each worker's buffer for a block of dW rows (120 KB in float32): small enough
-# to stay in the L2 cache between its product and its update.
+# Values in a buffer for a block of dW rows (120 KB in float32): small enough to stay in
+# the L2 cache between its product and its update. Each worker has two (see _update_weight_rows).
 DEF DW_BLOCK_VALUES = 30720
 cdef Py_ssize_t _FIRST_ROW = 0        # the index list of one row: a block of consecutive rows fetched as one
 
@@ -113,11 +114,12 @@ cdef struct Shared:   # what the workers of one train() call share
     void *alpha
     Loop *loop
     Batch *batch
-    void *scratch      # per worker, scratch_len values: a block of dW rows
+    void *scratch      # per worker, scratch_len values: two blocks of dW rows
     Py_ssize_t scratch_len
     bint by_units
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
+    Py_ssize_t dw_blocks[FNN_MAX_WORKERS]   # blocks of dW each worker has computed (which buffer is next)
     fnn_int hits_part[FNN_MAX_WORKERS]
     Py_ssize_t done
 
@@ -222,7 +224,7 @@ cdef class Trainer:
         self._label_buffer = np.zeros(self.batch_size, dtype=np.intp)
         self._Y_buffer = np.zeros((self.batch_size, n_classes), dtype=dtype)
         self._w_buffer = np.zeros(self.batch_size, dtype=dtype)
-        self._scratch = np.zeros((n_workers, DW_BLOCK_VALUES), dtype=dtype)
+        self._scratch = np.zeros((n_workers, 2 * DW_BLOCK_VALUES), dtype=dtype)
         self.last_batch_size = 0
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
@@ -310,10 +312,11 @@ cdef class Trainer:
         shared.alpha = addr(self._alpha)
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
-        shared.scratch_len = DW_BLOCK_VALUES
+        shared.scratch_len = 2 * DW_BLOCK_VALUES
         shared.by_units = self.by_units
         shared.batch = &batch
         shared.done = 0
+        shared.dw_blocks[0] = shared.dw_blocks[1] = 0
         fnn_barrier_init(&shared.barrier, self.n_workers)
         with nogil:
             if self.n_workers == 1:
@@ -468,6 +471,8 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 _update_weight_rows(s, worker, L, m, lr_t, last, tag)
                 if L.b != NULL and l % n_workers == worker:
                     _update_bias_columns(L, 0, L.n_out, m, lr_t, loop.momentum, loop.nesterov, tag)
+            if floating is float:
+                finish_update_in_products()
             fnn_barrier_wait(&s.barrier)              # the new weights are in place for the next batch
         k += 1
         if worker == 0:
@@ -557,6 +562,8 @@ cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint
                                  s.loop.momentum, s.loop.nesterov, tag)
         if l > 0:
             fnn_barrier_wait(&s.barrier)              # δ_{l-1} is whole
+    if floating is float:
+        finish_update_in_products()
 
 
 cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, bint last,
@@ -564,17 +571,35 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     """This worker's weight rows r0..r1 of layer L, over the whole batch: dW := Iᵀ·δ, then
     v := μ·v − γ_t·dW;  W := W + v.  The last step of a call stores dW whole, for the layers
     to show; the others compute it a block of rows at a time into a small buffer and apply
-    each block at once, while it is still in cache (the dW of a wide layer is far beyond it)."""
+    each block while it is still in cache (the dW of a wide layer is far beyond it).
+
+    In float32 on fastnn's own kernel the blocks alternate between two buffers, and the
+    update of each block runs inside the product of the next: its loads and stores of W and
+    v (memory-bound) interleave with that product's multiply-adds (compute-bound), 16
+    values every few steps of the micro-kernel, instead of taking their own time after it.
+    The last block's update is left to the products that follow (the next layer's); the
+    caller finishes it (finish_update_in_products) before the weights are read again."""
     cdef Py_ssize_t r0 = worker * L.n_in // s.n_workers, r1 = (worker + 1) * L.n_in // s.n_workers
-    cdef Py_ssize_t block = r1 - r0 if last else _block_rows(s.scratch_len, L.n_out)
+    # at least four blocks, so that the last one's update, left to the products that follow,
+    # is small enough for them to take
+    cdef Py_ssize_t block = r1 - r0 if last else _block_rows(min(s.scratch_len // 2, (r1 - r0) * L.n_out // 4),
+                                                             L.n_out)
     cdef Py_ssize_t b0 = r0, b1
     cdef floating *g
+    cdef bint on_the_side = floating is float and not last and not s.loop.nesterov
     while b0 < r1:
         b1 = b0 + block if b0 + block < r1 else r1
-        g = <floating *> L.dW + b0 * L.n_out if last else <floating *> s.scratch + worker * s.scratch_len
+        if last:
+            g = <floating *> L.dW + b0 * L.n_out
+        else:
+            g = <floating *> s.scratch + worker * s.scratch_len + (s.dw_blocks[worker] % 2) * (s.scratch_len // 2)
+            s.dw_blocks[worker] += 1
         _weight_gradient_rows(L, b0, b1, m, g, tag)
-        _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
-             (b1 - b0) * L.n_out, lr_t, s.loop.momentum, s.loop.nesterov)
+        if not (on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
+                                                  <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
+                                                  <float> lr_t, <float> s.loop.momentum)):
+            _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
+                 (b1 - b0) * L.n_out, lr_t, s.loop.momentum, s.loop.nesterov)
         b0 = b1
 
 
