@@ -50,6 +50,8 @@ enum {
                                       fnn_int n_o);                                            \
     /* db_o := sum_b delta_bo */                                                               \
     void fnn_column_sums_##sfx(const real *delta_bo, real *db_o, fnn_int n_b, fnn_int n_o);    \
+    /* out := x + y (out may be x or y) */                                                     \
+    void fnn_add_##sfx(const real *x, const real *y, real *out, fnn_int n);                    \
     /* p := softmax(z); E_b = -sum_k y_bk log p_bk;  delta := scale w_b (p - y).               \
        Labels either as class ids (label_b) or as rows (y_bk); returns sum_b w_b E_b. */       \
     int fnn_softmax_cross_entropy_##sfx(const real *z_bk, const fnn_int *label_b,              \

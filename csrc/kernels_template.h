@@ -150,6 +150,11 @@ FNN_VECTORISED void FN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_
     }
 }
 
+FNN_VECTORISED void FN(add)(const REAL *x, const REAL *y, REAL *out, fnn_int n)
+{
+    for (fnn_int i = 0; i < n; i++) out[i] = x[i] + y[i];
+}
+
 /* ------------------------------------------------------------------ */
 /* Losses                                                             */
 /* ------------------------------------------------------------------ */

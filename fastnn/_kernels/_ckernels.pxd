@@ -17,6 +17,8 @@ cdef extern from "fastnn_kernels.h" nogil:
     int fnn_activation_backward_f64(int act, const double *z_bo, const double *a_bo, const double *da_bo, double *delta_bo, fnn_int n_b, fnn_int n_o)
     void fnn_column_sums_f32(const float *delta_bo, float *db_o, fnn_int n_b, fnn_int n_o)
     void fnn_column_sums_f64(const double *delta_bo, double *db_o, fnn_int n_b, fnn_int n_o)
+    void fnn_add_f32(const float *x, const float *y, float *out, fnn_int n)
+    void fnn_add_f64(const double *x, const double *y, double *out, fnn_int n)
 
     int fnn_softmax_cross_entropy_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
     int fnn_softmax_cross_entropy_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)

@@ -527,8 +527,10 @@ cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_
             z = <floating *> L.Z + i * n
             p0 = <floating *> L.partial + i * n
             p1 = <floating *> L.partial + s.loop.batch_size * n + i * n
-            for c in range(c0, c1):
-                z[c] = p0[c] + p1[c]
+            if floating is float:
+                fnn_add_f32(p0 + c0, p1 + c0, z + c0, c1 - c0)
+            else:
+                fnn_add_f64(p0 + c0, p1 + c0, z + c0, c1 - c0)
             if l < s.n_layers - 1:
                 bias_activation(L.act, bias, z + c0, <floating *> L.A + i * n + c0, 1, c1 - c0)
         if l == s.n_layers - 1:
