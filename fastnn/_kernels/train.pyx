@@ -22,9 +22,11 @@ layer's weight rows and alone reads and writes them (see _forward_units and
 _backward_units).
 
 The gradient of a layer's weights is computed a block of rows at a time into a small
-buffer and applied at once, while in cache; only the last step of a call stores dW
-whole. While a step's products run, fastnn's GEMM fetches the next batch's samples
-on the side (see fnn_sgemm_prefetch_rows in csrc/gemm.h).
+buffer and applied while in cache; only the last step of a call stores dW whole. In
+float32 on fastnn's GEMM each block's update runs inside the product of the next block
+(see _update_weight_rows and fnn_sgemm_side_update in csrc/gemm.h). While a step's
+products run, the GEMM also fetches the next batch's samples on the side (see
+fnn_sgemm_prefetch_rows).
 """
 import numpy as np
 from cython cimport floating
