@@ -355,7 +355,8 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                     else if (mr_panel == 14)
                         micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc);
-                    else if ((share = update_share(&w->update, kc, &share_buffer)) != NULL)
+                    else if (w->update.n - w->update.done >= 16
+                             && (share = update_share(&w->update, kc, &share_buffer)) != NULL)
                         micro_kernel_update_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
                                                lines, alpha, beta_block, tile, ldc, share);
                     else

@@ -65,6 +65,9 @@ SPLITS = _validate.SPLITS
 # Values in a buffer for a block of dW rows (120 KB in float32): small enough to stay in
 # the L2 cache between its product and its update. Each worker has two (see _update_weight_rows).
 DEF DW_BLOCK_VALUES = 30720
+# Fewest weights (a worker's rows of a layer) whose update runs inside the products: below
+# it (Iris' layers) the update is a few cache lines, cheaper than the extra products it takes.
+DEF SIDE_UPDATE_VALUES = 4096
 cdef Py_ssize_t _FIRST_ROW = 0        # the index list of one row: a block of consecutive rows fetched as one
 
 
@@ -122,6 +125,7 @@ cdef struct Shared:   # what the workers of one train() call share
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
     Py_ssize_t dw_blocks[FNN_MAX_WORKERS]   # blocks of dW each worker has computed (which buffer is next)
+    bint side_update[FNN_MAX_WORKERS]       # a worker has an update running inside its products
     fnn_int hits_part[FNN_MAX_WORKERS]
     Py_ssize_t done
 
@@ -319,6 +323,7 @@ cdef class Trainer:
         shared.batch = &batch
         shared.done = 0
         shared.dw_blocks[0] = shared.dw_blocks[1] = 0
+        shared.side_update[0] = shared.side_update[1] = False
         fnn_barrier_init(&shared.barrier, self.n_workers)
         with nogil:
             if self.n_workers == 1:
@@ -473,8 +478,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 _update_weight_rows(s, worker, L, m, lr_t, last, tag)
                 if L.b != NULL and l % n_workers == worker:
                     _update_bias_columns(L, 0, L.n_out, m, lr_t, loop.momentum, loop.nesterov, tag)
-            if floating is float:
-                finish_update_in_products()
+            _finish_side_update(s, worker)
             fnn_barrier_wait(&s.barrier)              # the new weights are in place for the next batch
         k += 1
         if worker == 0:
@@ -566,8 +570,14 @@ cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint
                                  s.loop.momentum, s.loop.nesterov, tag)
         if l > 0:
             fnn_barrier_wait(&s.barrier)              # δ_{l-1} is whole
-    if floating is float:
+    _finish_side_update(s, worker)
+
+
+cdef inline void _finish_side_update(Shared *s, int worker) noexcept nogil:
+    """What this worker's products left of the update running inside them, now."""
+    if s.side_update[worker]:
         finish_update_in_products()
+        s.side_update[worker] = False
 
 
 cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, bint last,
@@ -584,13 +594,14 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     The last block's update is left to the products that follow (the next layer's); the
     caller finishes it (finish_update_in_products) before the weights are read again."""
     cdef Py_ssize_t r0 = worker * L.n_in // s.n_workers, r1 = (worker + 1) * L.n_in // s.n_workers
-    # at least four blocks, so that the last one's update, left to the products that follow,
-    # is small enough for them to take
-    cdef Py_ssize_t block = r1 - r0 if last else _block_rows(min(s.scratch_len // 2, (r1 - r0) * L.n_out // 4),
-                                                             L.n_out)
+    cdef bint on_the_side = (floating is float and not last and not s.loop.nesterov
+                             and (r1 - r0) * L.n_out >= SIDE_UPDATE_VALUES)
+    # on the side, at least four blocks, so that the last one's update, left to the products
+    # that follow, is small enough for them to take
+    cdef Py_ssize_t block = r1 - r0 if last else _block_rows(
+        min(s.scratch_len // 2, (r1 - r0) * L.n_out // 4) if on_the_side else s.scratch_len // 2, L.n_out)
     cdef Py_ssize_t b0 = r0, b1
     cdef floating *g
-    cdef bint on_the_side = floating is float and not last and not s.loop.nesterov
     while b0 < r1:
         b1 = b0 + block if b0 + block < r1 else r1
         if last:
@@ -599,9 +610,11 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
             g = <floating *> s.scratch + worker * s.scratch_len + (s.dw_blocks[worker] % 2) * (s.scratch_len // 2)
             s.dw_blocks[worker] += 1
         _weight_gradient_rows(L, b0, b1, m, g, tag)
-        if not (on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
-                                                  <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
-                                                  <float> lr_t, <float> s.loop.momentum)):
+        if on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
+                                              <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
+                                              <float> lr_t, <float> s.loop.momentum):
+            s.side_update[worker] = True
+        else:
             _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
                  (b1 - b0) * L.n_out, lr_t, s.loop.momentum, s.loop.nesterov)
         b0 = b1
