@@ -77,7 +77,8 @@ AVX512 static inline void transpose16(__m512 r[16])
 /* ---- a momentum step applied on the side of the products (fnn_sgemm_side_update) ---- */
 
 #define UPDATE_EVERY 4      /* steps of the micro-kernel per 16 values it updates on the side */
-#define UPDATE_AHEAD 8      /* vectors ahead of the one updated whose w and v are prefetched   */
+#define UPDATE_AHEAD 32     /* vectors ahead of the one updated whose w and v are prefetched  
+                            * (2 KB: on net B, 2.33 s against 2.44 for 8 and 2.59 for 2) */
 
 struct update_share {       /* the vectors one micro-kernel call updates */
     float *w, *v;
