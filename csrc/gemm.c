@@ -111,6 +111,11 @@ AVX512 __attribute__((always_inline)) static inline void update_vector(const str
     _mm512_storeu_ps(w, _mm512_add_ps(_mm512_loadu_ps(w), vq));
 }
 
+struct epilogue {            /* C := g(C + bias) on the last store of each tile */
+    const float *bias;      /* the tile's first column's bias, or NULL */
+    int relu;               /* g = max(0, ·), else the identity */
+};
+
 /* the micro-kernel and the packing of A, for panels of 10 and of 14 rows */
 #define MR 10
 #define PANEL(name) name##_10
@@ -306,9 +311,26 @@ int fnn_sgemm_available(void)
     return cpu_has_avx512;
 }
 
+static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu);
+
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc)
+{
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+}
+
+int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb,
+                       float beta, float *c, int ldc, const float *bias, int relu)
+{
+    if (k <= 0) return -1;      /* no pass over the depth, so no last store to fuse into */
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu != 0);
+}
+
+static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu)
 {
     if (!fnn_sgemm_available()) return -1;
     struct workspace *w = workspace();
@@ -342,8 +364,11 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 else
                     pack_a_10(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, dst);
             }
+            int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu);
             for (int jc = 0; jc < n; jc += NR) {
                 int nr = n - jc < NR ? n - jc : NR;
+                struct epilogue tile_epilogue = {bias != NULL ? bias + jc : NULL, relu};
+                const struct epilogue *epi = fused ? &tile_epilogue : NULL;
                 const float *strip = b + (ptrdiff_t)pc * ldb + jc;
                 ptrdiff_t ld_strip = ldb;
                 if (trans_b || nr < NR) {
@@ -363,17 +388,17 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                     const char *const *lines = side_lines(&w->stream, kc, w->side);
                     if (in_place && rows_in_place)
                         micro_kernel_rows_10(kc, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, strip, ld_strip,
-                                             ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc);
+                                             ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, epi);
                     else if (mr_panel == 14)
                         micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
-                                        lines, alpha, beta_block, tile, ldc);
+                                        lines, alpha, beta_block, tile, ldc, epi);
                     else if (w->update.n - w->update.done >= 16
                              && (share = update_share(&w->update, kc, &share_buffer)) != NULL)
                         micro_kernel_update_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
-                                               lines, alpha, beta_block, tile, ldc, share);
+                                               lines, alpha, beta_block, tile, ldc, share, epi);
                     else
                         micro_kernel_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
-                                        lines, alpha, beta_block, tile, ldc);
+                                        lines, alpha, beta_block, tile, ldc, epi);
                 }
             }
         }
@@ -397,6 +422,14 @@ void fnn_sgemm_side_update(float *w, const float *g, float *v, ptrdiff_t n, floa
 }
 
 void fnn_sgemm_side_update_finish(void) {}
+
+int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb,
+                       float beta, float *c, int ldc, const float *bias, int relu)
+{
+    (void)bias, (void)relu;
+    return fnn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,

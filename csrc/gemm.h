@@ -18,6 +18,15 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc);
 
+/* fnn_sgemm, then C := g(C + bias) (bias: n values added to every row, or NULL; g the
+ * identity, or max(0, ·) when relu is non-zero), applied to each tile of C as it is stored
+ * for the last time, instead of in a pass of its own over C.  The rounding is that of
+ * fnn_bias_activation_f32 after the product.  Returns -1, leaving C untouched, where
+ * fnn_sgemm would, and for k = 0. */
+int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb,
+                       float beta, float *c, int ldc, const float *bias, int relu);
+
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this
  * thread's following fnn_sgemm calls until all are fetched or the next call of this

@@ -2,6 +2,7 @@
  * file once per panel height, with MR and PANEL(name) (the name's suffix) defined. */
 
 /* ---- the micro-kernel: C[0:mr, 0:nr] := alpha·Σ_p a_p ⊗ b_p + beta·C ----
+ * (then, with an epilogue, C := g(C + bias) row by row: the last pass of a fused layer)
  * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a + i·rs_a, i < MR (a packed
  * panel: rs_a = 1, cs_a = MR; a full panel of a transposed A read in place: rs_a = 1,
  * cs_a = lda; of an A read in place: rs_a = lda, cs_a = 1); b_p, 32 values of op(B)'s row
@@ -10,7 +11,7 @@
 AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
     const float *restrict b, ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha,
-    float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up)
+    float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
     /* b_next: the strip the next calls will read, fetched towards the cache row by row
      * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
@@ -41,7 +42,12 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
         }
     }
 
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
+    __m512 bias0 = zero, bias1 = zero;
+    if (epi != NULL && epi->bias != NULL) {
+        bias0 = _mm512_maskz_loadu_ps(m0, epi->bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, epi->bias + 16);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
         if (i >= mr) break;
@@ -50,6 +56,11 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
         if (beta != 0.0f) {
             r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
             r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+        }
+        if (epi != NULL) {          /* C := g(C + b): the rounding of fnn_bias_activation_f32 */
+            r0 = _mm512_add_ps(r0, bias0), r1 = _mm512_add_ps(r1, bias1);
+            if (epi->relu)          /* max(0, z), a NaN kept (MAXPS returns its second operand) */
+                r0 = _mm512_max_ps(zero, r0), r1 = _mm512_max_ps(zero, r1);
         }
         _mm512_mask_storeu_ps(ci, m0, r0);
         _mm512_mask_storeu_ps(ci + 16, m1, r1);
@@ -60,27 +71,27 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
     ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc)
+    float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
-    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, NULL);
+    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, NULL, epi);
 }
 
 /* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
 AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
     ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc, const struct update_share *up)
+    float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
-    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, up);
+    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, up, epi);
 }
 
 /* the kernel on MR full rows of A read in place, lda apart */
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
     ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *restrict b,
     ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc)
+    float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
-    PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc, NULL);
+    PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc, NULL, epi);
 }
 
 /* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,

@@ -235,6 +235,36 @@ def test_forward(dtype, close, sizes, activations, n, chunk, n_workers, bias):
     close(*results, dtype, "forward")
 
 
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n, width", [(33, 512), (150, 40), (7, 1)])
+def test_forward_fuses_bias_and_activation_exactly(activation, bias, n, width):
+    """On fastnn's float32 kernel a relu or linear layer adds its bias and applies g as the
+    product stores each tile: exactly the product, then Z + b, then g (relu keeps NaN)."""
+    from fastnn._kernels import _blas
+    rng = np.random.default_rng(n + width)
+    X = rng.standard_normal((n, 30)).astype(np.float32)
+    X[3 % n, 4] = np.nan
+    W = rng.standard_normal((30, width)).astype(np.float32)
+    b = rng.standard_normal(width).astype(np.float32) if bias else None
+    out = np.empty((n, width), np.float32)
+    with pytest.raises(ValueError, match="X holds 1 NaN"):
+        compiled_backend.forward(X, [W], [b], [activation], out)
+    X[3 % n, 4] = 0
+    W[0, 0] = np.nan                                    # a NaN in the product, not in X
+    compiled_backend.forward(X, [W], [b], [activation], out)
+    Z = np.empty((n, width), np.float32)
+    _blas.matmul(X, W, Z)
+    if bias:
+        Z += b
+    expected = np.where(Z < 0, np.float32(0), Z) if activation == "relu" else Z
+    if _blas.sgemm_kernel() == "fastnn-avx512":
+        np.testing.assert_array_equal(out, expected)
+    else:
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    assert np.isnan(out[:, 0]).all()
+
+
 @pytest.mark.parametrize("chunk, n_workers", [(1024, 1), (3, 1), (4, 2)])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_forward_counts_nonfinite_inputs(dtype, chunk, n_workers, bad):

@@ -25,3 +25,9 @@ cdef bint products_propagate_nonfinite() noexcept nogil
 cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,
                              float mu) noexcept nogil
 cdef void finish_update_in_products() noexcept nogil
+
+# C := g(A·B + bias) (row-major, no transposes; g = max(0, ·) if relu, else the identity; bias
+# NULL or n values) with the bias and g applied as fastnn's kernel stores each tile of C.
+# False, doing nothing, when float32 products go through BLAS (or k = 0).
+cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                         float *c, int ldc, const float *bias, bint relu) noexcept nogil

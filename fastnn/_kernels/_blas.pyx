@@ -29,6 +29,9 @@ cdef extern from "gemm.h" nogil:
     void fnn_sgemm_prefetch_rows(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
                                  Py_ssize_t ld, Py_ssize_t n_cols)
     void fnn_sgemm_side_update(float *w, const float *g, float *v, Py_ssize_t n, float lr, float mu)
+    int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                           const float *a, int lda, const float *b, int ldb,
+                           float beta, float *c, int ldc, const float *bias, int relu)
     void fnn_sgemm_side_update_finish()
 
 
@@ -86,6 +89,16 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
         return False
     fnn_sgemm_prefetch_rows(x, index, n_rows, ld, n_cols)
     return True
+
+
+cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                         float *c, int ldc, const float *bias, bint relu) noexcept nogil:
+    """C := g(A·B + bias) in one pass, g = max(0, ·) if relu else the identity (bias may be
+    NULL): fastnn's kernel applies the bias and g to each tile of C as it stores it for the
+    last time. False, doing nothing, when float32 products go through BLAS (or k = 0)."""
+    if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
+        return False
+    return fnn_sgemm_bias_act(0, 0, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu) == 0
 
 
 cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,

@@ -36,7 +36,7 @@ from libc.string cimport memcpy
 
 from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
-                                    update_in_products, finish_update_in_products)
+                                    update_in_products, finish_update_in_products, gemm_bias_relu)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -959,6 +959,13 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
                 Z, ld_Z = rows(f.out, start, L.n_out, tag), L.n_out
             else:
                 Z, ld_Z = buffers + (l % 2) * f.chunk * f.ld, f.ld
+            # A := g(I·W + b): relu and linear layers in one pass on fastnn's float32 kernel,
+            # which applies b and g to each tile of the product as it stores it
+            if (floating is float and not (l == 0 and check_after) and (L.act == FNN_RELU or L.act == FNN_LINEAR)
+                    and gemm_bias_relu(<int> m, L.n_out, L.n_in, <float *> I, <int> ld_I, <float *> L.W, L.n_out,
+                                       <float *> Z, <int> ld_Z, <float *> L.b, L.act == FNN_RELU)):
+                I, ld_I = Z, ld_Z
+                continue
             gemm(NoTrans, NoTrans, <int> m, L.n_out, L.n_in, <floating> 1, I, <int> ld_I, <floating *> L.W,
                  L.n_out, <floating> 0, Z, <int> ld_Z)
             if l == 0 and check_after:      # ld_Z == n_out here
