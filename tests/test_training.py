@@ -350,14 +350,15 @@ def test_two_workers_train_exactly_like_one_in_float32(split):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("n_in, width", [(70, 2048), (784, 64)])
+@pytest.mark.parametrize("n_in, width", [(70, 2048), (784, 64), (3, 30730)])
 def test_blocked_update_equals_whole_gradient_steps(n_in, width):
     """Within a train() call the weight gradient of a layer is computed and applied a block
     of rows at a time, each block's update (in float32 on fastnn's kernel) running inside
     the product of the next, the last one's inside the next layer's products (only the
     call's last step stores dW whole and updates plainly): five steps in one call must give
     the weights of five one-step calls. 70-2048: blocks of 10 rows; 784-64: blocks of 190
-    rows, products tall enough for the 14-row panels the kernel leaves while updating."""
+    rows, products tall enough for the 14-row panels the kernel leaves while updating;
+    3-30730: a row of dW wider than the block buffer, computed into dW whole."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((250, n_in)).astype(np.float32)
     y = rng.integers(0, 10, 250)

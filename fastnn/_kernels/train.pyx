@@ -596,15 +596,17 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     cdef Py_ssize_t r0 = worker * L.n_in // s.n_workers, r1 = (worker + 1) * L.n_in // s.n_workers
     cdef bint on_the_side = (floating is float and not last and not s.loop.nesterov
                              and (r1 - r0) * L.n_out >= SIDE_UPDATE_VALUES)
+    # a row wider than a buffer (more than DW_BLOCK_VALUES units) goes to dW whole
+    cdef bint whole = last or L.n_out > s.scratch_len // 2
     # on the side, at least four blocks, so that the last one's update, left to the products
     # that follow, is small enough for them to take
-    cdef Py_ssize_t block = r1 - r0 if last else _block_rows(
+    cdef Py_ssize_t block = r1 - r0 if whole else _block_rows(
         min(s.scratch_len // 2, (r1 - r0) * L.n_out // 4) if on_the_side else s.scratch_len // 2, L.n_out)
     cdef Py_ssize_t b0 = r0, b1
     cdef floating *g
     while b0 < r1:
         b1 = b0 + block if b0 + block < r1 else r1
-        if last:
+        if whole:
             g = <floating *> L.dW + b0 * L.n_out
         else:
             g = <floating *> s.scratch + worker * s.scratch_len + (s.dw_blocks[worker] % 2) * (s.scratch_len // 2)
