@@ -254,11 +254,8 @@ AVX512 static void finish_update(struct pending_update *u)
         for (ptrdiff_t q = 0; q < all.n_vectors; q++) update_vector(&all, q);
         u->done += 16 * all.n_vectors;
     }
-    for (ptrdiff_t i = u->done; i < u->n; i++) {
-        float step = lr * u->g[i];
-        u->v[i] = fmaf(mu, u->v[i], -step);
-        u->w[i] = u->w[i] + u->v[i];
-    }
+    if (u->done < u->n)                         /* the tail */
+        plain_update(u->w + u->done, u->g + u->done, u->v + u->done, u->n - u->done, lr, mu);
     u->done = u->n = 0;
 }
 

@@ -119,8 +119,8 @@ cdef struct Shared:   # what the workers of one train() call share
     void *alpha
     Loop *loop
     Batch *batch
-    void *scratch      # per worker, scratch_len values: two blocks of dW rows
-    Py_ssize_t scratch_len
+    void *scratch      # per worker, two buffers of block_len values for blocks of dW rows
+    Py_ssize_t block_len
     bint by_units
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
@@ -318,7 +318,7 @@ cdef class Trainer:
         shared.alpha = addr(self._alpha)
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
-        shared.scratch_len = 2 * DW_BLOCK_VALUES
+        shared.block_len = DW_BLOCK_VALUES
         shared.by_units = self.by_units
         shared.batch = &batch
         shared.done = 0
@@ -509,7 +509,7 @@ cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_
     next product needs no barrier), or for the output layer, for its own batch rows (the loss's)."""
     cdef Layer *L
     cdef int l, n_workers = s.n_workers
-    cdef Py_ssize_t i, c, r0, r1, c0, c1, n
+    cdef Py_ssize_t i, r0, r1, c0, c1, n
     cdef floating *z
     cdef floating *p0
     cdef floating *p1
@@ -597,11 +597,11 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     cdef bint on_the_side = (floating is float and not last and not s.loop.nesterov
                              and (r1 - r0) * L.n_out >= SIDE_UPDATE_VALUES)
     # a row wider than a buffer (more than DW_BLOCK_VALUES units) goes to dW whole
-    cdef bint whole = last or L.n_out > s.scratch_len // 2
+    cdef bint whole = last or L.n_out > s.block_len
     # on the side, at least four blocks, so that the last one's update, left to the products
     # that follow, is small enough for them to take
     cdef Py_ssize_t block = r1 - r0 if whole else _block_rows(
-        min(s.scratch_len // 2, (r1 - r0) * L.n_out // 4) if on_the_side else s.scratch_len // 2, L.n_out)
+        min(s.block_len, (r1 - r0) * L.n_out // 4) if on_the_side else s.block_len, L.n_out)
     cdef Py_ssize_t b0 = r0, b1
     cdef floating *g
     while b0 < r1:
@@ -609,7 +609,7 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
         if whole:
             g = <floating *> L.dW + b0 * L.n_out
         else:
-            g = <floating *> s.scratch + worker * s.scratch_len + (s.dw_blocks[worker] % 2) * (s.scratch_len // 2)
+            g = <floating *> s.scratch + (2 * worker + s.dw_blocks[worker] % 2) * s.block_len
             s.dw_blocks[worker] += 1
         _weight_gradient_rows(L, b0, b1, m, g, tag)
         if on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
@@ -690,10 +690,10 @@ cdef inline void _weight_gradient_rows(Layer *L, Py_ssize_t r0, Py_ssize_t r1, P
          L.n_in, <floating *> L.delta, L.n_out, <floating> 0, g, L.n_out)
 
 
-cdef inline Py_ssize_t _block_rows(Py_ssize_t scratch_len, Py_ssize_t n_out) noexcept nogil:
-    """Rows of dW per block in a buffer of scratch_len values: a multiple of the GEMM's
-    10-row panels where it can be."""
-    cdef Py_ssize_t block = scratch_len // n_out
+cdef inline Py_ssize_t _block_rows(Py_ssize_t n_values, Py_ssize_t n_out) noexcept nogil:
+    """Rows of dW per block of at most n_values values: a multiple of the GEMM's 10-row
+    panels where it can be."""
+    cdef Py_ssize_t block = n_values // n_out
     if block >= 10:
         block -= block % 10
     return block if block > 0 else 1
@@ -826,7 +826,7 @@ cdef Py_ssize_t padded_row(Py_ssize_t n_cols, Py_ssize_t itemsize) noexcept nogi
     """Values from one row of a scratch matrix to the next: n_cols, plus one cache line when
     a row would be a multiple of 2 KB. Rows that far apart all fall in the same few sets of
     the L1 cache, so the tile of C a product writes evicts itself (1024-wide float32 layers:
-    about 2% of predict)."""
+    about 5% of predict)."""
     if n_cols * itemsize % 2048 == 0:
         return n_cols + 64 // itemsize
     return n_cols
