@@ -182,6 +182,12 @@ int FN(softmax_cross_entropy)(const REAL *z_bk, const fnn_int *label_b, const RE
                               const REAL *w_b, fnn_int n_b, fnn_int n_k, double scale,
                               REAL *p_bk, REAL *delta_bk, double *loss_sum)
 {
+#ifdef FNN_ROW_SOFTMAX_CE
+    if (label_b != NULL) {                          /* a row per vector, where it can */
+        int status = FNN_ROW_SOFTMAX_CE(z_bk, label_b, w_b, n_b, n_k, scale, p_bk, delta_bk, loss_sum);
+        if (status >= 0) return status;
+    }
+#endif
     double total = 0;
     for (fnn_int b = 0; b < n_b; b++) {
         const REAL *z = z_bk + b * n_k;
@@ -241,6 +247,8 @@ int FN(focal_cross_entropy)(const REAL *z_bk, const fnn_int *label_b, const REAL
                             fnn_int n_k, double scale, REAL *p_bk, REAL *delta_bk,
                             double *loss_sum)
 {
+    if (gamma == 0 && alpha_k == NULL)              /* no focal term, no α: cross-entropy itself */
+        return FN(softmax_cross_entropy)(z_bk, label_b, y_bk, w_b, n_b, n_k, scale, p_bk, delta_bk, loss_sum);
     double total = 0;
     for (fnn_int b = 0; b < n_b; b++) {
         const REAL *z = z_bk + b * n_k;
