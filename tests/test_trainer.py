@@ -195,9 +195,14 @@ def test_batches_can_be_run_in_pieces(dtype):
     assert iteration == 2
     t2.train(X, labels, None, None, order, 2, 4, 0.1, 0.01, 0.9, True, iteration, rest)
     np.testing.assert_array_equal(np.concatenate([first, rest]), all_losses)
+    last_n = t2.last_batch_size                 # 3 of 23 samples: rows 3.. of Z, A and δ are older
     for a, b in zip(whole, pieces):
-        for x, y in zip(a, b):
-            np.testing.assert_array_equal(x, y)
+        for name, x, y in zip(("W", "b", "vW", "vb", "dW", "db", "Z", "A", "delta"), a, b):
+            # Z is stored only by the last step of a call (before it, relu and linear layers
+            # store A := g(I·W + b) straight from the product), so only the last batch's rows agree
+            if name == "Z":
+                x, y = x[:last_n], y[:last_n]
+            np.testing.assert_array_equal(x, y, err_msg=name)
 
 
 @pytest.mark.parametrize("name", ["compiled", "numpy"])

@@ -385,6 +385,62 @@ def test_blocked_update_equals_whole_gradient_steps(n_in, width):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_fused_forward_equals_step_by_step(n_workers):
+    """But for the last step of a train() call, relu and linear hidden layers store
+    A := g(I·W + b) straight from fastnn's float32 product (and the output of the fused loss
+    Z := I·W + b), and relu's g'(Z) is read off A. Four steps in one call (three of them
+    fused) must give the losses, weights and gradients of four one-step calls (none fused),
+    on a net that mixes relu, linear and tanh (not fused) hidden layers."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((200, 30)).astype(np.float32)
+    y = rng.integers(0, 10, 200)
+    order = rng.permutation(200).astype(np.intp)
+    results = []
+    for calls in ((0, 4), (0, 1, 2, 3, 4)):
+        model = Sequential([Dense(40, activation="relu", input_shape=(30,)), Dense(24, activation="linear"),
+                            Dense(20, activation="tanh"), Dense(33, activation="relu"),
+                            Dense(10, activation="softmax")], seed=6)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.1, momentum=0.9))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(50, n_workers=n_workers)
+        losses = np.zeros(4)
+        for first, end in zip(calls[:-1], calls[1:]):
+            trainer.train(x_, labels, Y, w, order, first, end - first, 0.1, 0.0, 0.9, False, first,
+                          losses[first:], 0)
+        model._set_batch_views(50)
+        results.append((losses, model.get_weights(), [layer.dW.copy() for layer in model.layers],
+                        [layer.Z.copy() for layer in model.layers]))
+    (l1, w1, g1, z1), (l2, w2, g2, z2) = results
+    assert l1[3] < l1[0]
+    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
+    for a, b in zip([l1] + w1 + g1 + z1, [l2] + w2 + g2 + z2):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_step_that_fails_mid_call_shows_its_Z():
+    """A step whose loss is not finite stops the call before its update; the layers then
+    show that step, Z included, though it was not the call's last (whose Z alone is stored
+    otherwise): Z = X·W + b and A = g(Z) with the weights it ran with."""
+    rng = np.random.default_rng(0)
+    x = 30 * rng.standard_normal((40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = Sequential([Dense(16, activation="relu", input_shape=(5,)), Dense(12, activation="linear"),
+                        Dense(8, activation="tanh"), Dense(3, activation="softmax")], seed=1)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=1e20))
+    with pytest.warns(RuntimeWarning, match="step 2/4: the loss is nan"):
+        model.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    relu, linear = model.layers[0], model.layers[1]           # relu's Z finite, linear's overflows
+    Z = relu.X.astype(np.float64) @ relu.W + relu.b
+    np.testing.assert_allclose(relu.Z, Z, rtol=1e-5, atol=1e-5 * np.abs(Z).max())
+    np.testing.assert_array_equal(relu.A, np.maximum(relu.Z, 0))
+    assert not np.isfinite(linear.Z).all()
+    np.testing.assert_array_equal(linear.A, linear.Z)
+
+
 def test_two_workers_with_a_one_row_batch():
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)

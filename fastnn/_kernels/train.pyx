@@ -380,7 +380,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
     cdef floating *w_rows = NULL
+    cdef unsigned long long fused = 0              # bit l: layer l's product stored A, not Z
     for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
+        last = j + 1 == loop.first_batch + loop.n_batches
         start = j * loop.batch_size
         m = loop.n_order - start
         if m > loop.batch_size:
@@ -419,11 +421,17 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         streamed = j + 1 < loop.first_batch + loop.n_batches and _prefetch_next(loop, j + 1, worker, n_workers,
                                                                                n_in, False, by_units, tag)
         # -- forward: Z := I·W, then in one pass Z := Z + b and A := g(Z)
-        #    (the fused losses apply the output activation themselves)
+        #    (the fused losses apply the output activation themselves); on fastnn's float32
+        #    kernel, but for the last step of the call, whose Z the layers show, relu and
+        #    linear hidden layers store A := g(I·W + b) straight from the product
         if by_units:
             _forward_units(s, worker, m, lo, mw, tag)
         else:
+            fused = 0
             for l in range(n_layers):
+                if floating is float and not last and l < 64 and _forward_fused(s, l, lo, mw):
+                    fused |= 1ULL << l
+                    continue
                 L = &layers[l]
                 dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
                                   rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
@@ -446,11 +454,14 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             else:
                 s.hits_part[worker] = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
         # -- backward, on this worker's rows: δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'(Z_{l-1})
+        #    (where Z was not stored, g is relu or linear: relu'(Z) = [Z > 0] = [A > 0])
         if not by_units:
             for l in range(n_layers - 1, 0, -1):
                 L = &layers[l]
                 _backprop_rows(L, &layers[l - 1], lo, mw, tag)
-                activation_backward_raw(layers[l - 1].act, rows(layers[l - 1].Z, lo, L.n_in, tag),
+                activation_backward_raw(layers[l - 1].act,
+                                        rows(layers[l - 1].A if fused >> (l - 1) & 1 else layers[l - 1].Z,
+                                             lo, L.n_in, tag),
                                         rows(layers[l - 1].A, lo, L.n_in, tag),
                                         rows(layers[l - 1].delta, lo, L.n_in, tag),
                                         rows(layers[l - 1].delta, lo, L.n_in, tag), mw, L.n_in)
@@ -465,9 +476,10 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                     loop.hits += s.hits_part[v]
                 loop.counted += m if loop.accuracy == 1 else m * n_k
         if not isfinite(total):
+            if floating is float and fused:           # the layers show this step: store its Z
+                _store_Z(s, fused, lo, mw)
             break                                     # every worker sees the same total and stops
         lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
-        last = j + 1 == loop.first_batch + loop.n_batches
         if by_units:
             _backward_units(s, worker, m, lr_t, last, tag)
         else:
@@ -488,6 +500,39 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     if worker == 0:
         s.done = k
         loop.iteration += k
+
+
+cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw) noexcept nogil:
+    """Rows lo .. lo + mw of layer l in one pass of fastnn's float32 kernel, which adds b and
+    applies g to each tile of the product as it stores it: A := g(I·W + b) for a relu or linear
+    hidden layer (Z is not stored), Z := I·W + b for the output of a fused loss. The same
+    values, bit for bit, as the product and then _bias_activation_rows. False where it did
+    nothing (another activation or loss, products through BLAS, no rows)."""
+    cdef Layer *L = &s.layers[l]
+    cdef float *target
+    if l < s.n_layers - 1 and (L.act == FNN_RELU or L.act == FNN_LINEAR):
+        target = <float *> L.A
+    elif l == s.n_layers - 1 and s.loss_kind < BCE:
+        target = <float *> L.Z
+    else:
+        return False
+    return gemm_bias_relu(<int> mw, L.n_out, L.n_in, <float *> L.input + lo * L.n_in, L.n_in, <float *> L.W,
+                          L.n_out, target + lo * L.n_out, L.n_out, <float *> L.b,
+                          l < s.n_layers - 1 and L.act == FNN_RELU)
+
+
+cdef void _store_Z(Shared *s, unsigned long long fused, Py_ssize_t lo, Py_ssize_t mw) noexcept nogil:
+    """Z := I·W + b on rows lo .. lo + mw of the layers in fused (those whose forward pass
+    stored only A), as the unfused forward pass stores it."""
+    cdef Layer *L
+    cdef int l
+    for l in range(s.n_layers):
+        if fused >> l & 1:
+            L = &s.layers[l]
+            dense_forward_raw(<float *> L.input + lo * L.n_in, <float *> L.W, <float *> NULL,
+                              <float *> L.Z + lo * L.n_out, mw, L.n_in, L.n_out)
+            bias_activation(FNN_LINEAR, <float *> L.b, <float *> L.Z + lo * L.n_out, <float *> L.Z + lo * L.n_out,
+                            mw, L.n_out)
 
 
 cdef inline void _bias_activation_rows(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, floating *tag) noexcept nogil:
