@@ -511,7 +511,7 @@ class Sequential:
         for epoch in range(initial_epoch, initial_epoch + epochs):
             for cb in all_callbacks:
                 cb.on_epoch_begin(epoch)
-            order = rng.permutation(n).astype(np.intp) if shuffle else np.arange(n, dtype=np.intp)
+            order = rng.permutation(n).astype(np.intp, copy=False) if shuffle else np.arange(n, dtype=np.intp)
             hits = counted = done_steps = 0
             failed = False
             for first in range(0, steps, chunk):
