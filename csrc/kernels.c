@@ -73,6 +73,35 @@ __attribute__((target("avx512f"))) static int softmax_ce_rows16_f32(
     *loss_sum = total;
     return FNN_OK;
 }
+
+#define FNN_COLUMN_SUMS column_sums_avx512_f32
+
+/* db_o := Σ_b δ_bo, the rows added in order as in the plain loop (the same sums, bit for
+ * bit), but 64 columns at a time in four registers: the plain loop loads and stores db for
+ * every row, a chain of store-to-load forwarding 100 rows long per layer and step. */
+__attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float *delta_bo, float *db_o,
+                                                                     fnn_int n_b, fnn_int n_o)
+{
+    if (!__builtin_cpu_supports("avx512f")) return -1;
+    fnn_int o = 0;
+    for (; o + 64 <= n_o; o += 64) {
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (fnn_int b = 0; b < n_b; b++) {
+            const float *d = delta_bo + b * n_o + o;
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(d)), s1 = _mm512_add_ps(s1, _mm512_loadu_ps(d + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(d + 32)), s3 = _mm512_add_ps(s3, _mm512_loadu_ps(d + 48));
+        }
+        _mm512_storeu_ps(db_o + o, s0), _mm512_storeu_ps(db_o + o + 16, s1);
+        _mm512_storeu_ps(db_o + o + 32, s2), _mm512_storeu_ps(db_o + o + 48, s3);
+    }
+    for (; o < n_o; o += 16) {                  /* 16 (or the last few) columns at a time */
+        __mmask16 cols = n_o - o >= 16 ? 0xFFFF : (__mmask16)((1u << (n_o - o)) - 1);
+        __m512 s0 = _mm512_setzero_ps();
+        for (fnn_int b = 0; b < n_b; b++) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(cols, delta_bo + b * n_o + o));
+        _mm512_mask_storeu_ps(db_o + o, cols, s0);
+    }
+    return 0;
+}
 #endif
 
 #define REAL float
@@ -85,6 +114,7 @@ __attribute__((target("avx512f"))) static int softmax_ce_rows16_f32(
 #define FMA fmaf
 #include "kernels_template.h"
 #undef FNN_ROW_SOFTMAX_CE
+#undef FNN_COLUMN_SUMS
 #undef REAL
 #undef FN
 #undef EXP

@@ -143,6 +143,9 @@ FNN_VECTORISED int FN(activation_backward)(int act, const REAL *z_bo, const REAL
 
 FNN_VECTORISED void FN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_b, fnn_int n_o)
 {
+#ifdef FNN_COLUMN_SUMS
+    if (FNN_COLUMN_SUMS(delta_bo, db_o, n_b, n_o) == 0) return;
+#endif
     for (fnn_int o = 0; o < n_o; o++) db_o[o] = 0;
     for (fnn_int b = 0; b < n_b; b++) {
         const REAL *d = delta_bo + b * n_o;

@@ -98,3 +98,23 @@ def test_matmul(backend, dtype, close, trans_a, trans_b, m, k, n):
     C = np.full((m, n), np.nan, dtype)             # beta = 0: C's old content is not read
     backend.matmul(A, B, C, trans_a=trans_a, trans_b=trans_b, alpha=3.0)
     close(C, 3.0 * product, dtype, "C = 3·op(A)·op(B)")
+
+
+@pytest.mark.parametrize("n_o", [1, 10, 16, 17, 64, 65, 130, 200])
+@pytest.mark.parametrize("n_b", [1, 3, 100])
+def test_bias_gradient_adds_the_rows_in_order(n_b, n_o):
+    """db := Σ_b δ_b: the compiled float32 kernel keeps 64 columns at a time in registers,
+    and must still add the rows one after another from the first, exactly as a float32
+    running sum does (bit for bit), whatever the width."""
+    from fastnn.backend import get_backend
+    compiled = get_backend("compiled")
+    rng = np.random.default_rng(n_b * 1000 + n_o)
+    X = rng.standard_normal((n_b, 3)).astype(np.float32)
+    W = rng.standard_normal((3, n_o)).astype(np.float32)
+    delta = (rng.standard_normal((n_b, n_o)) * 10.0 ** rng.integers(-3, 4, (n_b, n_o))).astype(np.float32)
+    dW, db = np.empty_like(W), np.full(n_o, np.nan, np.float32)
+    compiled.dense_backward(X, W, delta, dW, db)
+    running = np.zeros(n_o, np.float32)
+    for row in delta:
+        running = running + row
+    np.testing.assert_array_equal(db, running)
