@@ -92,6 +92,11 @@ AVX512 static inline void transpose16(__m512 r[16])
 #define UPDATE_AHEAD 32     /* vectors ahead of the one updated whose w and v are prefetched
                             * (2 KB: on net B, 2.33 s against 2.44 for 8 and 2.59 for 2) */
 
+struct side_run {           /* the lines one micro-kernel call fetches on the side */
+    const char *line;       /* the first; the others follow it, 64 bytes apart */
+    ptrdiff_t n;
+};
+
 struct update_share {       /* the vectors one micro-kernel call updates */
     float *w, *v;
     const float *g;
@@ -160,7 +165,6 @@ AVX512 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_
 
 /* ---- per-thread workspace, allocated on first use and freed when the thread ends ---- */
 
-#define SIDE_LINES (KC / SIDE_EVERY + 1)        /* most lines one micro-kernel call fetches */
 
 struct stream {                                 /* rows to fetch while the products compute */
     const char *base;                           /* the first value to fetch of row 0 */
@@ -179,7 +183,6 @@ struct pending_update {                         /* see fnn_sgemm_side_update */
 struct workspace {
     float a[MC * KC];                           /* packed panels of op(A) */
     float b[KC * NR];                           /* a packed strip of op(B) */
-    const char *side[SIDE_LINES];               /* the lines a micro-kernel call fetches */
     struct stream stream;
     struct pending_update update;
 };
@@ -207,8 +210,6 @@ static struct workspace *workspace(void)
 
 /* ---- fetching rows on the side (fnn_sgemm_prefetch_rows) ---- */
 
-static const char idle_line[64] __attribute__((aligned(64)));
-static const char *const idle_lines[SIDE_LINES] = {[0 ... SIDE_LINES - 1] = idle_line};
 
 void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
                              ptrdiff_t n_cols)
@@ -224,22 +225,18 @@ void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n
     st->row = st->offset = 0;
 }
 
-/* the lines one micro-kernel call of depth kc fetches, taken off the stream: list[p / SIDE_EVERY] */
-AVX512 static const char *const *side_lines(struct stream *st, int kc, const char **list)
+/* the lines one micro-kernel call of depth kc fetches, taken off the stream: a run of the
+ * current row, at most one every SIDE_EVERY steps */
+static inline struct side_run side_run(struct stream *st, int kc)
 {
-    if (st->row >= st->n_rows) return idle_lines;
-    int n = (kc + SIDE_EVERY - 1) / SIDE_EVERY, q = 0;
-    while (q < n && st->row < st->n_rows) {     /* the rest of the current row, or n lines */
-        const char *line = st->base + st->index[st->row] * st->stride + st->offset;
-        ptrdiff_t left = (st->row_bytes - st->offset + 63) / 64;
-        int take = left < n - q ? (int)left : n - q;
-        for (int t = 0; t < take; t++) list[q + t] = line + 64 * t;
-        q += take;
-        st->offset += 64 * (ptrdiff_t)take;
-        if (st->offset >= st->row_bytes) st->row++, st->offset = 0;
-    }
-    for (; q < n; q++) list[q] = idle_line;
-    return list;
+    struct side_run run = {NULL, 0};
+    if (st->row >= st->n_rows) return run;
+    ptrdiff_t left = (st->row_bytes - st->offset + 63) / 64, most = (kc + SIDE_EVERY - 1) / SIDE_EVERY;
+    run.line = st->base + st->index[st->row] * st->stride + st->offset;
+    run.n = left < most ? left : most;
+    st->offset += 64 * run.n;
+    if (st->offset >= st->row_bytes) st->row++, st->offset = 0;
+    return run;
 }
 
 /* ---- the momentum step on the side ---- */
@@ -382,7 +379,8 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                     const float *panel = in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc;
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
-                    const char *const *lines = side_lines(&w->stream, kc, w->side);
+                    struct side_run run = side_run(&w->stream, kc);
+                    const struct side_run *lines = &run;
                     if (in_place && rows_in_place)
                         micro_kernel_rows_10(kc, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, strip, ld_strip,
                                              ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, epi);

@@ -10,14 +10,16 @@
 
 AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
-    const float *restrict b, ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha,
+    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
     float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
     /* b_next: the strip the next calls will read, fetched towards the cache row by row
      * while this one computes (B's rows are pages apart, beyond the hardware prefetcher);
      * the tile of C is fetched now, so that its cache misses overlap the loop below.
-     * side[p / SIDE_EVERY]: lines of other data fetched on the way, one every SIDE_EVERY
-     * steps (see fnn_sgemm_prefetch_rows). */
+     * side: a run of lines of other data fetched on the way, one every SIDE_EVERY steps
+     * (see fnn_sgemm_prefetch_rows). */
+    const char *side_line = side->line;
+    ptrdiff_t side_n = side->n;
     for (int i = 0; i < mr; i++) {
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
@@ -31,7 +33,7 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
         __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
         _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
         _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
-        if (p % SIDE_EVERY == 0) _mm_prefetch(side[p / SIDE_EVERY], _MM_HINT_T0);
+        if (p % SIDE_EVERY == 0 && p / SIDE_EVERY < side_n) _mm_prefetch(side_line + 64 * (p / SIDE_EVERY), _MM_HINT_T0);
         if (up != NULL && p % UPDATE_EVERY == UPDATE_EVERY / 2 && p / UPDATE_EVERY < up->n_vectors)
             update_vector(up, p / UPDATE_EVERY);
 #pragma GCC unroll 16
@@ -70,7 +72,7 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
 /* the kernel on panels whose column p is contiguous (packed, or a transposed A in place) */
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha, float beta,
     float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
     PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, NULL, epi);
@@ -79,7 +81,7 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
 /* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
 AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha, float beta,
     float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
     PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, up, epi);
@@ -88,7 +90,7 @@ AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
 /* the kernel on MR full rows of A read in place, lda apart */
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
     ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const char *const *side, float alpha, float beta,
+    ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha, float beta,
     float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
     PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc, NULL, epi);
