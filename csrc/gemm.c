@@ -119,6 +119,8 @@ AVX512 __attribute__((always_inline)) static inline void update_vector(const str
 struct epilogue {            /* C := g(C + bias) on the last store of each tile */
     const float *bias;      /* the tile's first column's bias, or NULL */
     int relu;               /* g = max(0, ·), else the identity */
+    const float *gate;      /* or C := C ⊙ [gate > 0]: the tile's first value of gate, or NULL */
+    ptrdiff_t ld_gate;
 };
 
 /* the micro-kernel and the packing of A, for panels of 10 and of 14 rows */
@@ -306,13 +308,22 @@ int fnn_sgemm_available(void)
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu);
+                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu,
+                 const float *gate, int ld_gate);
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc)
 {
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL, 0);
+}
+
+int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb,
+                            float beta, float *c, int ldc, const float *gate, int ld_gate)
+{
+    if (k <= 0 || gate == NULL) return -1;
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, gate, ld_gate);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -320,11 +331,12 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
                        float beta, float *c, int ldc, const float *bias, int relu)
 {
     if (k <= 0) return -1;      /* no pass over the depth, so no last store to fuse into */
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu != 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0);
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu)
+                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu,
+                 const float *gate, int ld_gate)
 {
     if (!fnn_sgemm_available()) return -1;
     struct workspace *w = workspace();
@@ -358,10 +370,10 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                 else
                     pack_a_10(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, dst);
             }
-            int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu);
+            int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu || gate != NULL);
             for (int jc = 0; jc < n; jc += NR) {
                 int nr = n - jc < NR ? n - jc : NR;
-                struct epilogue tile_epilogue = {bias != NULL ? bias + jc : NULL, relu};
+                struct epilogue tile_epilogue = {bias != NULL ? bias + jc : NULL, relu, NULL, ld_gate};
                 const struct epilogue *epi = fused ? &tile_epilogue : NULL;
                 const float *strip = b + (ptrdiff_t)pc * ldb + jc;
                 ptrdiff_t ld_strip = ldb;
@@ -379,6 +391,7 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                     const float *panel = in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc;
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
+                    if (gate != NULL) tile_epilogue.gate = gate + (ptrdiff_t)(ic + ir) * ld_gate + jc;
                     struct side_run run = side_run(&w->stream, kc);
                     const struct side_run *lines = &run;
                     if (in_place && rows_in_place)
@@ -423,6 +436,14 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
                        float beta, float *c, int ldc, const float *bias, int relu)
 {
     (void)bias, (void)relu;
+    return fnn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb,
+                            float beta, float *c, int ldc, const float *gate, int ld_gate)
+{
+    (void)gate, (void)ld_gate;
     return fnn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -27,6 +27,16 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
                        const float *a, int lda, const float *b, int ldb,
                        float beta, float *c, int ldc, const float *bias, int relu);
 
+/* fnn_sgemm, then C := C ⊙ [gate > 0] (gate: m × n, ld_gate floats from a row to the next;
+ * where a gate value is not above 0, NaN included, C's is 0), applied to each tile of C as
+ * it is stored for the last time: δ := (δ'·Wᵀ) ⊙ relu'(Z) of backpropagation through a relu
+ * layer, with gate = A = relu(Z) (A > 0 exactly where Z > 0).  The values of
+ * fnn_activation_backward_f32 after the product, bit for bit.  Returns -1, leaving C
+ * untouched, where fnn_sgemm would, and for k = 0. */
+int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb,
+                            float beta, float *c, int ldc, const float *gate, int ld_gate);
+
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this
  * thread's following fnn_sgemm calls until all are fetched or the next call of this

@@ -60,9 +60,15 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
             r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
         }
         if (epi != NULL) {          /* C := g(C + b): the rounding of fnn_bias_activation_f32 */
-            r0 = _mm512_add_ps(r0, bias0), r1 = _mm512_add_ps(r1, bias1);
+            if (epi->bias != NULL)  /* (no +0 without a bias: -0 stays -0) */
+                r0 = _mm512_add_ps(r0, bias0), r1 = _mm512_add_ps(r1, bias1);
             if (epi->relu)          /* max(0, z), a NaN kept (MAXPS returns its second operand) */
                 r0 = _mm512_max_ps(zero, r0), r1 = _mm512_max_ps(zero, r1);
+            if (epi->gate != NULL) {    /* C := C where gate > 0, else 0 (a NaN gate: 0) */
+                const float *g = epi->gate + i * epi->ld_gate;
+                r0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m0, g), zero, _CMP_GT_OQ), r0);
+                r1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m1, g + 16), zero, _CMP_GT_OQ), r1);
+            }
         }
         _mm512_mask_storeu_ps(ci, m0, r0);
         _mm512_mask_storeu_ps(ci + 16, m1, r1);

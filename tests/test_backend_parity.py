@@ -288,3 +288,29 @@ def test_forward_counts_nonfinite_inputs(dtype, chunk, n_workers, bad):
         out = np.empty((11, 3), dtype)
         with np.errstate(all="ignore"):
             backend.forward(huge, weights, biases, ["relu", "softmax"], out, chunk=chunk, n_workers=n_workers)
+
+
+@pytest.mark.parametrize("n, widths", [(50, (40, 33, 64)), (7, (17, 5, 3))])
+def test_relu_gradient_is_applied_as_the_product_stores_delta(n, widths):
+    """Backpropagating through a relu layer, fastnn's float32 kernel zeroes δ where the
+    layer's A is not above 0 as the product δ_l·W_lᵀ stores each tile: exactly the product,
+    then δ ⊙ [Z > 0] (the layers' views after gradients(), weights unchanged)."""
+    from fastnn import Sequential
+    from fastnn.layers import Dense
+    from fastnn._kernels import _blas
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 12)).astype(np.float32)
+    y = rng.integers(0, 4, n)
+    model = Sequential([Dense(widths[0], activation="relu", input_shape=(12,))]
+                       + [Dense(w, activation="relu") for w in widths[1:]] + [Dense(4, activation="softmax")], seed=3)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    model.gradients(x, y)
+    for previous, layer in zip(model.layers[:-1], model.layers[1:]):
+        product = np.empty_like(previous.delta)
+        _blas.matmul(layer.delta, layer.W, product, trans_b=True)
+        expected = np.where(previous.Z > 0, product, np.float32(0))
+        assert (previous.Z <= 0).any() and (previous.Z > 0).any()
+        if _blas.sgemm_kernel() == "fastnn-avx512":
+            np.testing.assert_array_equal(previous.delta, expected)
+        else:
+            np.testing.assert_allclose(previous.delta, expected, rtol=1e-6, atol=1e-7)

@@ -31,3 +31,9 @@ cdef void finish_update_in_products() noexcept nogil
 # False, doing nothing, when float32 products go through BLAS (or k = 0).
 cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                          float *c, int ldc, const float *bias, bint relu) noexcept nogil
+
+# C := (A·op(B)) ⊙ [gate > 0] (row-major, A not transposed; gate m × n, ld_gate apart), the
+# gate applied as fastnn's kernel stores each tile of C: backpropagation's δ through a relu
+# layer with gate = its A. False, doing nothing, when float32 products go through BLAS (or k = 0).
+cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                             float *c, int ldc, const float *gate, int ld_gate) noexcept nogil

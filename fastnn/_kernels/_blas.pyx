@@ -33,6 +33,9 @@ cdef extern from "gemm.h" nogil:
                            const float *a, int lda, const float *b, int ldb,
                            float beta, float *c, int ldc, const float *bias, int relu)
     void fnn_sgemm_side_update_finish()
+    int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                const float *a, int lda, const float *b, int ldb,
+                                float beta, float *c, int ldc, const float *gate, int ld_gate)
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -156,3 +159,14 @@ def matmul(A, B, C, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     else:
         _gemm_arrays[double](A, B, C, trans_a, trans_b, alpha, beta)
     return C
+
+
+cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                             float *c, int ldc, const float *gate, int ld_gate) noexcept nogil:
+    """C := (A·op(B)) ⊙ [gate > 0] in one pass: fastnn's kernel zeroes C where gate is not
+    above 0 as it stores each tile. False, doing nothing, when float32 products go through
+    BLAS (or k = 0)."""
+    if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
+        return False
+    return fnn_sgemm_relu_gradient(0, trans_b == Transpose, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, gate,
+                                   ld_gate) == 0

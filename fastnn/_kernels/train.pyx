@@ -36,7 +36,8 @@ from libc.string cimport memcpy
 
 from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
-                                    update_in_products, finish_update_in_products, gemm_bias_relu)
+                                    update_in_products, finish_update_in_products, gemm_bias_relu,
+                                    gemm_relu_gradient)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -458,6 +459,11 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         if not by_units:
             for l in range(n_layers - 1, 0, -1):
                 L = &layers[l]
+                if floating is float and layers[l - 1].act == FNN_RELU and gemm_relu_gradient(
+                        Transpose, <int> mw, L.n_in, L.n_out, <float *> L.delta + lo * L.n_out, L.n_out,
+                        <float *> L.W, L.n_out, <float *> layers[l - 1].delta + lo * L.n_in, L.n_in,
+                        <float *> layers[l - 1].A + lo * L.n_in, L.n_in):
+                    continue                          # relu'(Z) = [A > 0] applied as the product stores δ
                 _backprop_rows(L, &layers[l - 1], lo, mw, tag)
                 activation_backward_raw(layers[l - 1].act,
                                         rows(layers[l - 1].A if fused >> (l - 1) & 1 else layers[l - 1].Z,
