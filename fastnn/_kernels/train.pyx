@@ -26,7 +26,10 @@ buffer and applied while in cache; only the last step of a call stores dW whole.
 float32 on fastnn's GEMM each block's update runs inside the product of the next block
 (see _update_weight_rows and fnn_sgemm_side_update in csrc/gemm.h). While a step's
 products run, the GEMM also fetches the next batch's samples on the side (see
-fnn_sgemm_prefetch_rows).
+fnn_sgemm_prefetch_rows). Where it can, fastnn's float32 GEMM also applies a layer's
+elementwise step as it stores each tile: b and relu (or linear) forward, except in the
+last step of a call, which stores Z for the layers to show (see _forward_fused), and
+relu's derivative backward (fnn_sgemm_relu_gradient), each bit for bit the separate pass.
 """
 import numpy as np
 from cython cimport floating
