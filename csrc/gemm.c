@@ -123,6 +123,13 @@ struct epilogue {            /* C := g(C + bias) on the last store of each tile 
     ptrdiff_t ld_gate;
 };
 
+/* row r of a row-major matrix a, ld floats from a row to the next; with rows not NULL,
+ * row rows[r] (rows gathered by index, read where they lie) */
+static inline const float *a_row(const float *a, ptrdiff_t ld, const ptrdiff_t *rows, ptrdiff_t r)
+{
+    return a + (rows != NULL ? rows[r] : r) * ld;
+}
+
 /* the micro-kernel and the packing of A, for panels of 10 and of 14 rows */
 #define MR 10
 #define PANEL(name) name##_10
@@ -308,14 +315,22 @@ int fnn_sgemm_available(void)
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu,
-                 const float *gate, int ld_gate);
+                 const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
+                 const float *bias, int relu, const float *gate, int ld_gate);
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc)
 {
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, NULL, 0);
+}
+
+int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                   const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
+                   const float *bias, int relu)
+{
+    if (k <= 0 || a_rows == NULL) return -1;
+    return sgemm(trans_a, 0, m, n, k, alpha, a, lda, a_rows, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0);
 }
 
 int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -323,7 +338,7 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
                             float beta, float *c, int ldc, const float *gate, int ld_gate)
 {
     if (k <= 0 || gate == NULL) return -1;
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, gate, ld_gate);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, gate, ld_gate);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -331,12 +346,12 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
                        float beta, float *c, int ldc, const float *bias, int relu)
 {
     if (k <= 0) return -1;      /* no pass over the depth, so no last store to fuse into */
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0);
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc, const float *bias, int relu,
-                 const float *gate, int ld_gate)
+                 const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
+                 const float *bias, int relu, const float *gate, int ld_gate)
 {
     if (!fnn_sgemm_available()) return -1;
     struct workspace *w = workspace();
@@ -366,9 +381,9 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
             if (packed_from < mc) {
                 float *dst = ap + (ptrdiff_t)packed_from * kc;
                 if (mr_panel == 14)
-                    pack_a_14(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, dst);
+                    pack_a_14(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst);
                 else
-                    pack_a_10(trans_a, a, lda, ic + packed_from, pc, mc - packed_from, kc, dst);
+                    pack_a_10(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst);
             }
             int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu || gate != NULL);
             for (int jc = 0; jc < n; jc += NR) {
@@ -388,24 +403,35 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                 const float *next = !trans_b && jc + NR + NR <= n ? strip + NR : strip;
                 for (int ir = 0; ir < mc; ir += mr_panel) {
                     int in_place = ir < packed_from, mr = mc - ir < mr_panel ? mc - ir : mr_panel;
-                    const float *panel = in_place ? a + (ptrdiff_t)pc * lda + ic + ir : ap + (ptrdiff_t)ir * kc;
+                    /* a transposed A read in place: column p of the panel is row pc + p of A
+                     * (with a_rows, row a_rows[pc + p]: col_rows) */
+                    const ptrdiff_t *col_rows = in_place && a_rows != NULL ? a_rows + pc : NULL;
+                    const float *panel = !in_place ? ap + (ptrdiff_t)ir * kc
+                                         : col_rows != NULL ? a + ic + ir : a + (ptrdiff_t)pc * lda + ic + ir;
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
                     if (gate != NULL) tile_epilogue.gate = gate + (ptrdiff_t)(ic + ir) * ld_gate + jc;
                     struct side_run run = side_run(&w->stream, kc);
                     const struct side_run *lines = &run;
-                    if (in_place && rows_in_place)
-                        micro_kernel_rows_10(kc, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, strip, ld_strip,
-                                             ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, epi);
-                    else if (mr_panel == 14)
-                        micro_kernel_14(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
+                    if (in_place && rows_in_place) {
+                        const float *arows[10], *const *picked = NULL;
+                        if (a_rows != NULL) {
+                            for (int i = 0; i < 10; i++) arows[i] = a_row(a, lda, a_rows, ic + ir + i) + pc;
+                            picked = arows;
+                        }
+                        micro_kernel_rows_10(kc, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, picked, strip,
+                                             ld_strip, ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc,
+                                             epi);
+                    } else if (mr_panel == 14)
+                        micro_kernel_14(kc, mr, nr, panel, cs_a, col_rows, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc, epi);
                     else if (w->update.n - w->update.done >= 16
                              && (share = update_share(&w->update, kc, &share_buffer)) != NULL)
-                        micro_kernel_update_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
-                                               lines, alpha, beta_block, tile, ldc, share, epi);
+                        micro_kernel_update_10(kc, mr, nr, panel, cs_a, col_rows, strip, ld_strip,
+                                               ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, share,
+                                               epi);
                     else
-                        micro_kernel_10(kc, mr, nr, panel, cs_a, strip, ld_strip, ir == 0 ? next : strip,
+                        micro_kernel_10(kc, mr, nr, panel, cs_a, col_rows, strip, ld_strip, ir == 0 ? next : strip,
                                         lines, alpha, beta_block, tile, ldc, epi);
                 }
             }
@@ -445,6 +471,15 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
 {
     (void)gate, (void)ld_gate;
     return fnn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                   const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
+                   const float *bias, int relu)
+{
+    (void)trans_a, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)a_rows, (void)b, (void)ldb;
+    (void)beta, (void)c, (void)ldc, (void)bias, (void)relu;
+    return -1;
 }
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,

@@ -37,6 +37,16 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
                             const float *a, int lda, const float *b, int ldb,
                             float beta, float *c, int ldc, const float *gate, int ld_gate);
 
+/* fnn_sgemm_bias_act (B not transposed) with the rows of the stored A picked by index: row r
+ * of A is row a_rows[r] of a (lda floats apart), read where it lies, no copy made.  So
+ * op(A) = A[a_rows]: m rows of k values; op(A) = A[a_rows]ᵀ (trans_a): the k picked rows are
+ * op(A)'s columns.  Training reads each batch's samples from the data this way, for both the
+ * first layer's forward product and its dW.  Returns -1, leaving C untouched, where fnn_sgemm
+ * would, and for k = 0 or a_rows = NULL. */
+int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                   const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
+                   const float *bias, int relu);
+
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this
  * thread's following fnn_sgemm calls until all are fetched or the next call of this

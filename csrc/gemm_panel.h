@@ -6,10 +6,14 @@
  * a_p, the MR values of op(A)'s column p, lie at ap + p·cs_a + i·rs_a, i < MR (a packed
  * panel: rs_a = 1, cs_a = MR; a full panel of a transposed A read in place: rs_a = 1,
  * cs_a = lda; of an A read in place: rs_a = lda, cs_a = 1); b_p, 32 values of op(B)'s row
- * p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded). */
+ * p, at b + p·ldb (all 32 are read: a strip narrower than NR is packed and padded).
+ * Rows gathered by index, read in place: with arows, value i of column p is arows[i][p]
+ * (MR rows of a non-transposed A); with col_rows, column p starts at ap + col_rows[p]·cs_a
+ * (a full panel of a transposed A whose rows are picked by index). */
 
 AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
+    const float *const *arows, const ptrdiff_t *col_rows,
     const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
     float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
@@ -36,9 +40,10 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
         if (p % SIDE_EVERY == 0 && p / SIDE_EVERY < side_n) _mm_prefetch(side_line + 64 * (p / SIDE_EVERY), _MM_HINT_T0);
         if (up != NULL && p % UPDATE_EVERY == UPDATE_EVERY / 2 && p / UPDATE_EVERY < up->n_vectors)
             update_vector(up, p / UPDATE_EVERY);
+        const float *col = col_rows != NULL ? ap + col_rows[p] * cs_a : ap + p * cs_a;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(ap[p * cs_a + i * rs_a]);
+            __m512 a = _mm512_set1_ps(arows != NULL ? arows[i][p] : col[i * rs_a]);
             acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
@@ -75,37 +80,55 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
     }
 }
 
-/* the kernel on panels whose column p is contiguous (packed, or a transposed A in place) */
+/* the kernel on panels whose column p is contiguous (packed, or a transposed A in place;
+ * col_rows: the columns of a transposed A whose rows are picked by index, else NULL) */
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
-    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
+    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
+    float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
-    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, NULL, epi);
+    if (col_rows != NULL)
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, NULL, epi);
+    else
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
+                                 NULL, epi);
 }
 
 /* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
 AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
-    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
+    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
+    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
+    float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
-    PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, b, ldb, b_next, side, alpha, beta, c, ldc, up, epi);
+    if (col_rows != NULL)
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, up, epi);
+    else
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
+                                 up, epi);
 }
 
-/* the kernel on MR full rows of A read in place, lda apart */
+/* the kernel on MR full rows of A read in place, lda apart, or (arows not NULL) at
+ * arows[0 .. MR), rows gathered by index */
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
-    ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *restrict b,
-    ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha, float beta,
-    float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
+    ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *const *arows,
+    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
+    float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
-    PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, b, ldb, b_next, side, alpha, beta, c, ldc, NULL, epi);
+    if (arows != NULL)
+        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
+                                 NULL, epi);
+    else
+        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, NULL, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
+                                 NULL, epi);
 }
 
 /* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
- * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero). */
-AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t p0,
-                          int mc, int kc, float *restrict ap)
+ * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero).  Row r of the stored A
+ * is at a_row(a, lda, a_rows, r): row a_rows[r] of a when rows are picked by index. */
+AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, const ptrdiff_t *a_rows,
+                                 ptrdiff_t i0, ptrdiff_t p0, int mc, int kc, float *restrict ap)
 {
     for (int ir = 0; ir < mc; ir += MR, ap += (ptrdiff_t)MR * kc) {
         int mr = mc - ir < MR ? mc - ir : MR;
@@ -113,7 +136,7 @@ AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, ptr
         if (trans_a) {              /* op(A)[i, p] = A[p, i]: the mr values are neighbours in row p of A */
             for (int p = 0; p < kc; p++)
                 _mm512_mask_storeu_ps(ap + p * MR, panel,
-                                      _mm512_maskz_loadu_ps(rows, a + (p0 + p) * lda + i0 + ir));
+                                      _mm512_maskz_loadu_ps(rows, a_row(a, lda, a_rows, p0 + p) + i0 + ir));
             continue;
         }
         int p = 0;
@@ -121,12 +144,12 @@ AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, ptr
             for (; p + 16 <= kc; p += 16) {
                 __m512 r[16];
                 for (int i = 0; i < 16; i++)
-                    r[i] = _mm512_loadu_ps(a + (i0 + ir + (i < MR ? i : MR - 1)) * lda + p0 + p);
+                    r[i] = _mm512_loadu_ps(a_row(a, lda, a_rows, i0 + ir + (i < MR ? i : MR - 1)) + p0 + p);
                 transpose16(r);
                 for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
             }
         for (int i = 0; i < MR; i++) {
-            const float *src = a + (i0 + ir + i) * lda + p0;
+            const float *src = i < mr ? a_row(a, lda, a_rows, i0 + ir + i) + p0 : NULL;
             for (int q = p; q < kc; q++) ap[q * MR + i] = i < mr ? src[q] : 0.0f;
         }
     }

@@ -104,6 +104,53 @@ def test_own_kernel_equals_blas(m, n, k, trans_a, trans_b, seed):
     np.testing.assert_allclose(out[True], out[False], rtol=0, atol=2e-6 * np.sqrt(k) * 8)
 
 
+# (rows of the data, its columns, rows picked, columns of C): panels read in place (C up to
+# 128 columns) and packed (wider), edge rows, depth blocks, 14-row panels (tall transposed)
+GATHERED = [(500, 784, 100, 64), (300, 50, 37, 200), (400, 1000, 150, 33), (400, 16, 23, 7),
+            (200, 30, 160, 20), (600, 300, 333, 140), (600, 784, 50, 64), (90, 470, 1, 129)]
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("n_data, k_cols, n_picked, n", GATHERED)
+def test_rows_picked_by_index_are_read_in_place(n_data, k_cols, n_picked, n, trans_a):
+    """C := g(op(A[rows])·B + bias) with the rows of A read where they lie (training's first
+    layer reads each batch from the data this way): bit for bit the product of the gathered
+    copy A[rows] followed by + bias and relu, and within float32 rounding of float64 NumPy;
+    rows may repeat."""
+    if _blas.sgemm_kernel() != "fastnn-avx512":
+        assert not _blas.matmul_rows(np.zeros((2, 2), np.float32), np.zeros(2, np.intp),
+                                     np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))
+        pytest.skip("rows are read in place by fastnn's own kernel only")
+    rng = np.random.default_rng(n_data + k_cols + n_picked + n)
+    A = rng.standard_normal((n_data, k_cols)).astype(np.float32)
+    rows = rng.integers(0, n_data, n_picked).astype(np.intp)
+    B = rng.standard_normal((n_picked if trans_a else k_cols, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    C = np.full((k_cols if trans_a else n_picked, n), np.nan, dtype=np.float32)
+    assert _blas.matmul_rows(A, rows, B, C, trans_a=trans_a, bias=bias, relu=True)
+    copied = _blas.matmul(np.ascontiguousarray(A[rows]), B, np.empty_like(C), trans_a=trans_a)
+    np.testing.assert_array_equal(C, np.maximum(copied + bias, 0))
+    picked = A[rows].astype(np.float64)
+    expected = np.maximum((picked.T if trans_a else picked) @ B + bias, 0)
+    np.testing.assert_allclose(C, expected, rtol=0, atol=2e-6 * np.sqrt(B.shape[0]) * 8)
+    plain = np.full_like(C, np.nan)               # no bias, no relu: the product alone
+    assert _blas.matmul_rows(A, rows, B, plain, trans_a=trans_a)
+    np.testing.assert_array_equal(plain, copied)
+
+
+def test_rows_picked_by_index_are_checked():
+    A, B, C = np.zeros((5, 3), np.float32), np.zeros((3, 2), np.float32), np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"rows holds indices outside \[0, 5\)"):
+        _blas.matmul_rows(A, np.array([0, 5], np.intp), B, C)
+    with pytest.raises(TypeError, match="rows must be a 1-D C-contiguous intp array"):
+        _blas.matmul_rows(A, np.array([0, 1], np.int32), B, C)
+    with pytest.raises(ValueError, match="op\\(A\\[rows\\]\\) has 3 columns but B has 4 rows"):
+        _blas.matmul_rows(A, np.array([0, 1], np.intp), np.zeros((4, 2), np.float32), C)
+    with pytest.raises(TypeError, match="float32"):
+        _blas.matmul_rows(A.astype(np.float64), np.array([0, 1], np.intp), B.astype(np.float64),
+                          C.astype(np.float64))
+
+
 def test_kernel_report_and_choice():
     assert _blas.sgemm_kernel() in ("fastnn-avx512", "blas")
     previous = _blas.use_own_sgemm(False)

@@ -421,6 +421,45 @@ def test_fused_forward_equals_step_by_step(n_workers):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("first, width, batch, n_workers", [("relu", 64, 50, 1), ("tanh", 40, 37, 1),
+                                                           ("relu", 200, 43, 2), ("sigmoid", 150, 60, 2)])
+def test_first_layer_reading_the_batch_in_place_equals_gathering_it(first, width, batch, n_workers):
+    """On fastnn's float32 kernel, but for the last step of a train() call, the first layer's
+    forward product and its dW read the batch's samples from the data by index instead of
+    from a gathered copy (fnn_sgemm_rows). Steps in one call must give the losses, weights,
+    gradients and Z of one-step calls (which gather), bit for bit, whatever the first
+    layer's activation (fused with the product or not), its width (rows read in place up to
+    128 units, packed beyond), a batch that is not a multiple of the kernel's panels, and one
+    or two workers; the layers then show the last batch as X."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5 * batch, 300)).astype(np.float32)
+    y = (x[:, :8] @ rng.standard_normal((8, 10))).argmax(axis=1)
+    order = rng.permutation(5 * batch).astype(np.intp)
+    results = []
+    for calls in ((0, 5), (0, 1, 2, 3, 4, 5)):
+        model = Sequential([Dense(width, activation=first, input_shape=(300,)), Dense(32, activation="relu"),
+                            Dense(10, activation="softmax")], seed=3)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(batch, n_workers=n_workers)
+        losses = np.zeros(5)
+        for start, end in zip(calls[:-1], calls[1:]):
+            trainer.train(x_, labels, Y, w, order, start, end - start, 0.05, 0.0, 0.9, False, start,
+                          losses[start:], 0)
+        model._set_batch_views(batch)
+        np.testing.assert_array_equal(model.layers[0].X, x[order[4 * batch:]])
+        results.append((losses, model.get_weights(), [layer.dW.copy() for layer in model.layers],
+                        [layer.Z.copy() for layer in model.layers]))
+    (l1, w1, g1, z1), (l2, w2, g2, z2) = results
+    assert l1[4] < l1[0]
+    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
+    for a, b in zip([l1] + w1 + g1 + z1, [l2] + w2 + g2 + z2):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_a_step_that_fails_mid_call_shows_its_Z():
     """A step whose loss is not finite stops the call before its update; the layers then
     show that step, Z included, though it was not the call's last (whose Z alone is stored

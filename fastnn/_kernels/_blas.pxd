@@ -19,6 +19,12 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
 # row of op(A) always makes that row of C NaN or infinite (BLAS may skip zero terms).
 cdef bint products_propagate_nonfinite() noexcept nogil
 
+# C := g(op(A[a_rows])·B + bias), the rows of A picked by index and read in place (op(A[a_rows])
+# = A[a_rows]ᵀ when trans_a; g = max(0, ·) if relu); False, doing nothing, when float32 products
+# go through BLAS (or k = 0).
+cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
+                    const float *b, int ldb, float *c, int ldc, const float *bias, bint relu) noexcept nogil
+
 # v := mu·v − lr·g;  w := w + v (n values), applied on the side of this thread's next float32
 # products, which must not touch w, g or v; the rest by finish_update_in_products (or the next
 # call, which finishes it first). False, doing nothing, when those products go through BLAS.

@@ -15,6 +15,7 @@ fastnn's kernel is single-threaded; the training loop and ``predict`` split each
 between their own workers instead.
 """
 import os
+import numpy as np
 
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -33,6 +34,9 @@ cdef extern from "gemm.h" nogil:
                            const float *a, int lda, const float *b, int ldb,
                            float beta, float *c, int ldc, const float *bias, int relu)
     void fnn_sgemm_side_update_finish()
+    int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                       const Py_ssize_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
+                       const float *bias, int relu)
     int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                                 const float *a, int lda, const float *b, int ldb,
                                 float beta, float *c, int ldc, const float *gate, int ld_gate)
@@ -104,6 +108,16 @@ cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const flo
     return fnn_sgemm_bias_act(0, 0, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu) == 0
 
 
+cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
+                    const float *b, int ldb, float *c, int ldc, const float *bias, bint relu) noexcept nogil:
+    """C := g(op(A[a_rows])·B + bias), the rows of A picked by index and read where they lie
+    (see fnn_sgemm_rows in gemm.h). False, doing nothing, when float32 products go through
+    BLAS (or k = 0): the caller then gathers the rows itself."""
+    if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
+        return False
+    return fnn_sgemm_rows(trans_a == Transpose, m, n, k, 1, a, lda, a_rows, b, ldb, 0, c, ldc, bias, relu) == 0
+
+
 cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,
                              float mu) noexcept nogil:
     """v := μ·v − γ·g;  w := w + v, on the side of this thread's next float32 products (see
@@ -170,3 +184,43 @@ cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a,
         return False
     return fnn_sgemm_relu_gradient(0, trans_b == Transpose, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, gate,
                                    ld_gate) == 0
+
+
+def matmul_rows(A, rows, B, C, *, trans_a=False, bias=None, relu=False):
+    """C := g(op(A[rows])·B + bias) on fastnn's float32 kernel, the rows of A picked by index
+    and read where they lie (g = max(0, ·) if relu, else the identity). For tests: returns
+    False, leaving C untouched, where that kernel does not run.
+
+    A, B, C: C-contiguous float32 matrices; rows: intp indices of rows of A; op(X) = Xᵀ
+    when trans_a; bias: None or B.shape[1] float32 values.
+    """
+    _validate.common_float_dtype(A=A, B=B, C=C)
+    if A.dtype != _validate.float32:
+        raise TypeError(f"matmul_rows takes float32 matrices, got {A.dtype}")
+    if not isinstance(rows, np.ndarray) or rows.dtype != np.intp or rows.ndim != 1 or not rows.flags.c_contiguous:
+        raise TypeError("rows must be a 1-D C-contiguous intp array")
+    if rows.size and (rows.min() < 0 or rows.max() >= A.shape[0]):
+        raise ValueError(f"rows holds indices outside [0, {A.shape[0]})")
+    m, k = (A.shape[1], rows.shape[0]) if trans_a else (rows.shape[0], A.shape[1])
+    if B.shape[0] != k:
+        raise ValueError(f"op(A[rows]) has {k} columns but B has {B.shape[0]} rows")
+    n = B.shape[1]
+    _validate.shape("C", C, (m, n))
+    _validate.writable_and_separate("C", C, A=A, B=B)
+    if bias is not None:
+        _validate.array("bias", bias, 1, _validate.float32)
+        _validate.shape("bias", bias, (n,))
+    cdef const float[:, ::1] a = A
+    cdef const float[:, ::1] b = B
+    cdef float[:, ::1] c = C
+    cdef const Py_ssize_t[::1] r = rows
+    cdef const float[::1] bv = bias if bias is not None else np.zeros(1, np.float32)
+    cdef Trans ta = Transpose if trans_a else NoTrans
+    cdef int cm = m, cn = n, ck = k, lda = max(1, a.shape[1]), ld = max(1, n)
+    cdef const Py_ssize_t *picked = &r[0] if r.shape[0] else NULL
+    cdef float *cc = &c[0, 0] if m * n else NULL
+    cdef const float *bp = &bv[0] if bias is not None else NULL
+    cdef bint g = relu, done
+    with nogil:
+        done = gemm_rows(ta, cm, cn, ck, cfirst(a), lda, picked, cfirst(b), ld, cc, ld, bp, g)
+    return bool(done)

@@ -26,7 +26,10 @@ buffer and applied while in cache; only the last step of a call stores dW whole.
 float32 on fastnn's GEMM each block's update runs inside the product of the next block
 (see _update_weight_rows and fnn_sgemm_side_update in csrc/gemm.h). While a step's
 products run, the GEMM also fetches the next batch's samples on the side (see
-fnn_sgemm_prefetch_rows). Where it can, fastnn's float32 GEMM also applies a layer's
+fnn_sgemm_prefetch_rows). On that kernel the batch is not copied out of the data either:
+the first layer's two products (Z := X·W forward, dW := Xᵀ·δ) read the batch's samples
+where they lie, by index (fnn_sgemm_rows); only the last step of a call gathers them into
+the buffer the layers show as X. Where it can, fastnn's float32 GEMM also applies a layer's
 elementwise step as it stores each tile: b and relu (or linear) forward, except in the
 last step of a call, which stores Z for the layers to show (see _forward_fused), and
 relu's derivative backward (fnn_sgemm_relu_gradient), each bit for bit the separate pass.
@@ -40,7 +43,7 @@ from libc.string cimport memcpy
 from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
                                     update_in_products, finish_update_in_products, gemm_bias_relu,
-                                    gemm_relu_gradient)
+                                    gemm_relu_gradient, gemm_rows)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -126,6 +129,7 @@ cdef struct Shared:   # what the workers of one train() call share
     void *scratch      # per worker, two buffers of block_len values for blocks of dW rows
     Py_ssize_t block_len
     bint by_units
+    bint rows_in_place  # float32 products on fastnn's kernel: the first layer reads the batch in place
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
     Py_ssize_t dw_blocks[FNN_MAX_WORKERS]   # blocks of dW each worker has computed (which buffer is next)
@@ -324,6 +328,7 @@ cdef class Trainer:
         shared.scratch = addr(self._scratch)
         shared.block_len = DW_BLOCK_VALUES
         shared.by_units = self.by_units
+        shared.rows_in_place = self.is_float and products_propagate_nonfinite()
         shared.batch = &batch
         shared.done = 0
         shared.dw_blocks[0] = shared.dw_blocks[1] = 0
@@ -377,9 +382,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef Layer *out = &layers[s.n_layers - 1]
     cdef int n_layers = s.n_layers, n_workers = s.n_workers, l, v
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
-    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i, c0, c1
+    cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i
     cdef double total, lr_t
-    cdef bint streamed, last, by_units = s.by_units
+    cdef bint streamed, last, in_place, by_units = s.by_units
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
@@ -395,16 +400,12 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         hi = (worker + 1) * m // n_workers
         mw = hi - lo
         index = loop.order + start + lo
-        # -- gather the batch by index: this worker's rows, or (by units) its columns of every row
-        if by_units:
-            c0, c1 = worker * n_in // n_workers, (worker + 1) * n_in // n_workers
-            for i in range(m):
-                memcpy(rows(batch.X, i, n_in, tag) + c0, rows(loop.X, loop.order[start + i], n_in, tag) + c0,
-                       (c1 - c0) * sizeof(floating))
-        elif floating is float:
-            fnn_gather_rows_f32(<float *> loop.X, index, mw, n_in, rows(batch.X, lo, n_in, tag))
-        else:
-            fnn_gather_rows_f64(<double *> loop.X, index, mw, n_in, rows(batch.X, lo, n_in, tag))
+        # -- gather the batch by index: this worker's rows, or (by units) its columns of every row;
+        #    on fastnn's float32 kernel the first layer's products read them in place instead
+        #    (but in the last step of a call, whose X the layers show)
+        in_place = floating is float and not by_units and not last and s.rows_in_place
+        if not in_place:
+            _gather_batch(s, worker, start, m, lo, mw, tag)
         if loop.labels != NULL:
             for i in range(mw):
                 batch.label[lo + i] = loop.labels[index[i]]
@@ -433,12 +434,17 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         else:
             fused = 0
             for l in range(n_layers):
-                if floating is float and not last and l < 64 and _forward_fused(s, l, lo, mw):
+                if floating is float and not last and l < 64 and _forward_fused(
+                        s, l, lo, mw, <float *> loop.X if in_place and l == 0 else NULL, index):
                     fused |= 1ULL << l
                     continue
                 L = &layers[l]
-                dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
-                                  rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
+                if floating is float and in_place and l == 0:     # Z := X[index]·W, read in place
+                    gemm_rows(NoTrans, <int> mw, L.n_out, L.n_in, <float *> loop.X, L.n_in, <Py_ssize_t *> index, <float *> L.W,
+                              L.n_out, <float *> L.Z + lo * L.n_out, L.n_out, NULL, False)
+                else:
+                    dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
+                                      rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
                 _bias_activation_rows(s, l, lo, mw, tag)
         if not streamed and j + 1 < loop.first_batch + loop.n_batches:
             _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_units, tag)
@@ -485,7 +491,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                     loop.hits += s.hits_part[v]
                 loop.counted += m if loop.accuracy == 1 else m * n_k
         if not isfinite(total):
-            if floating is float and fused:           # the layers show this step: store its Z
+            if in_place:                              # the layers show this step: its X ...
+                _gather_batch(s, worker, start, m, lo, mw, tag)
+            if floating is float and fused:           # ... and its Z
                 _store_Z(s, fused, lo, mw)
             break                                     # every worker sees the same total and stops
         lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
@@ -496,7 +504,8 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             #    bias of every n_workers-th layer
             for l in range(n_layers):
                 L = &layers[l]
-                _update_weight_rows(s, worker, L, m, lr_t, last, tag)
+                _update_weight_rows(s, worker, L, m, lr_t, last,
+                                    loop.order + start if in_place and l == 0 else NULL, tag)
                 if L.b != NULL and l % n_workers == worker:
                     _update_bias_columns(L, 0, L.n_out, m, lr_t, loop.momentum, loop.nesterov, tag)
             _finish_side_update(s, worker)
@@ -511,12 +520,14 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         loop.iteration += k
 
 
-cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw) noexcept nogil:
+cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, const float *X,
+                               const fnn_int *index) noexcept nogil:
     """Rows lo .. lo + mw of layer l in one pass of fastnn's float32 kernel, which adds b and
     applies g to each tile of the product as it stores it: A := g(I·W + b) for a relu or linear
     hidden layer (Z is not stored), Z := I·W + b for the output of a fused loss. The same
-    values, bit for bit, as the product and then _bias_activation_rows. False where it did
-    nothing (another activation or loss, products through BLAS, no rows)."""
+    values, bit for bit, as the product and then _bias_activation_rows. With X not NULL, I is
+    X's rows index[0 .. mw), read in place. False where it did nothing (another activation or
+    loss, products through BLAS, no rows)."""
     cdef Layer *L = &s.layers[l]
     cdef float *target
     if l < s.n_layers - 1 and (L.act == FNN_RELU or L.act == FNN_LINEAR):
@@ -525,9 +536,30 @@ cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw) 
         target = <float *> L.Z
     else:
         return False
+    cdef bint relu = l < s.n_layers - 1 and L.act == FNN_RELU
+    if X != NULL:
+        return gemm_rows(NoTrans, <int> mw, L.n_out, L.n_in, X, L.n_in, <Py_ssize_t *> index, <float *> L.W, L.n_out,
+                         target + lo * L.n_out, L.n_out, <float *> L.b, relu)
     return gemm_bias_relu(<int> mw, L.n_out, L.n_in, <float *> L.input + lo * L.n_in, L.n_in, <float *> L.W,
-                          L.n_out, target + lo * L.n_out, L.n_out, <float *> L.b,
-                          l < s.n_layers - 1 and L.act == FNN_RELU)
+                          L.n_out, target + lo * L.n_out, L.n_out, <float *> L.b, relu)
+
+
+cdef void _gather_batch(Shared *s, int worker, Py_ssize_t start, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t mw,
+                        floating *tag) noexcept nogil:
+    """The batch's samples order[start .. start + m) into the buffer X of the first layer:
+    this worker's rows lo .. lo + mw, or (split by units) its columns of every row."""
+    cdef Loop *loop = s.loop
+    cdef fnn_int n_in = s.layers[0].n_in
+    cdef Py_ssize_t i, c0, c1
+    if s.by_units:
+        c0, c1 = worker * n_in // s.n_workers, (worker + 1) * n_in // s.n_workers
+        for i in range(m):
+            memcpy(rows(s.batch.X, i, n_in, tag) + c0, rows(loop.X, loop.order[start + i], n_in, tag) + c0,
+                   (c1 - c0) * sizeof(floating))
+    elif floating is float:
+        fnn_gather_rows_f32(<float *> loop.X, loop.order + start + lo, mw, n_in, rows(s.batch.X, lo, n_in, tag))
+    else:
+        fnn_gather_rows_f64(<double *> loop.X, loop.order + start + lo, mw, n_in, rows(s.batch.X, lo, n_in, tag))
 
 
 cdef void _store_Z(Shared *s, unsigned long long fused, Py_ssize_t lo, Py_ssize_t mw) noexcept nogil:
@@ -618,7 +650,7 @@ cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint
                 activation_backward_raw(P.act, <floating *> P.Z + i * L.n_in + r0, <floating *> P.A + i * L.n_in + r0,
                                         <floating *> P.delta + i * L.n_in + r0,
                                         <floating *> P.delta + i * L.n_in + r0, 1, r1 - r0)
-        _update_weight_rows(s, worker, L, m, lr_t, last, tag)
+        _update_weight_rows(s, worker, L, m, lr_t, last, NULL, tag)
         if L.b != NULL:
             _update_bias_columns(L, worker * n // n_workers, (worker + 1) * n // n_workers, m, lr_t,
                                  s.loop.momentum, s.loop.nesterov, tag)
@@ -635,8 +667,9 @@ cdef inline void _finish_side_update(Shared *s, int worker) noexcept nogil:
 
 
 cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, bint last,
-                              floating *tag) noexcept nogil:
-    """This worker's weight rows r0..r1 of layer L, over the whole batch: dW := Iᵀ·δ, then
+                              const fnn_int *samples, floating *tag) noexcept nogil:
+    """This worker's weight rows r0..r1 of layer L, over the whole batch: dW := Iᵀ·δ (I: the
+    data's rows samples[0 .. m), read in place, when samples is not NULL), then
     v := μ·v − γ_t·dW;  W := W + v.  The last step of a call stores dW whole, for the layers
     to show; the others compute it a block of rows at a time into a small buffer and apply
     each block while it is still in cache (the dW of a wide layer is far beyond it).
@@ -674,7 +707,11 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
         else:
             g = <floating *> s.scratch + (2 * worker + s.dw_blocks[worker] % 2) * s.block_len
             s.dw_blocks[worker] += 1
-        _weight_gradient_rows(L, b0, b1, m, g, tag)
+        if samples != NULL:           # I is the first layer's batch, read in place from the data
+            gemm_rows(Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> s.loop.X + b0, L.n_in, <Py_ssize_t *> samples,
+                      <float *> L.delta, L.n_out, <float *> g, L.n_out, NULL, False)
+        else:
+            _weight_gradient_rows(L, b0, b1, m, g, tag)
         if on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
                                               <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
                                               <float> lr_t, <float> s.loop.momentum):
