@@ -314,6 +314,8 @@ int fnn_sgemm_available(void)
     return cpu_has_avx512;
 }
 
+int fnn_sgemm_ready(void) { return fnn_sgemm_available() && workspace() != NULL; }
+
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
                  const float *bias, int relu, const float *gate, int ld_gate);
@@ -449,6 +451,8 @@ void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n
 }
 
 int fnn_sgemm_available(void) { return 0; }
+
+int fnn_sgemm_ready(void) { return 0; }
 
 void fnn_sgemm_side_update(float *w, const float *g, float *v, ptrdiff_t n, float lr, float mu)
 {

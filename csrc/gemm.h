@@ -68,4 +68,10 @@ void fnn_sgemm_side_update_finish(void);
 /* 1 if fnn_sgemm can run on this CPU (checked once), else 0. */
 int fnn_sgemm_available(void);
 
+/* 1 if fnn_sgemm can run on this CPU and this thread has its workspace (allocated here on
+ * first use), so that its products cannot fail for want of memory; else 0.  A caller that
+ * has no fallback for a product (fnn_sgemm_rows, when the rows were not gathered) checks it
+ * first. */
+int fnn_sgemm_ready(void);
+
 #endif

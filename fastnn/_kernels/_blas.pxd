@@ -19,6 +19,10 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
 # row of op(A) always makes that row of C NaN or infinite (BLAS may skip zero terms).
 cdef bint products_propagate_nonfinite() noexcept nogil
 
+# True when this thread's float32 products run on fastnn's own kernel and cannot fail there
+# (the thread's workspace is allocated): then gemm_rows never returns False for m, n, k > 0.
+cdef bint own_sgemm_ready() noexcept nogil
+
 # C := g(op(A[a_rows])·B + bias), the rows of A picked by index and read in place (op(A[a_rows])
 # = A[a_rows]ᵀ when trans_a; g = max(0, ·) if relu); False, doing nothing, when float32 products
 # go through BLAS (or k = 0).

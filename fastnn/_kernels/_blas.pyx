@@ -27,6 +27,7 @@ cdef extern from "gemm.h" nogil:
                   const float *a, int lda, const float *b, int ldb,
                   float beta, float *c, int ldc)
     int fnn_sgemm_available()
+    int fnn_sgemm_ready()
     void fnn_sgemm_prefetch_rows(const float *x, const Py_ssize_t *index, Py_ssize_t n_rows,
                                  Py_ssize_t ld, Py_ssize_t n_cols)
     void fnn_sgemm_side_update(float *w, const float *g, float *v, Py_ssize_t n, float lr, float mu)
@@ -131,6 +132,12 @@ cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, f
 cdef void finish_update_in_products() noexcept nogil:
     """The rest of the step given to update_in_products, now."""
     fnn_sgemm_side_update_finish()
+
+
+cdef bint own_sgemm_ready() noexcept nogil:
+    """True when this thread's float32 products run on fastnn's own kernel and cannot fail
+    there (its workspace is in place): gemm_rows then always does its product."""
+    return _own_sgemm and fnn_sgemm_ready() == 1
 
 
 cdef bint products_propagate_nonfinite() noexcept nogil:

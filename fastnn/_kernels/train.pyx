@@ -43,7 +43,7 @@ from libc.string cimport memcpy
 from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
                                     update_in_products, finish_update_in_products, gemm_bias_relu,
-                                    gemm_relu_gradient, gemm_rows)
+                                    gemm_relu_gradient, gemm_rows, own_sgemm_ready)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -129,7 +129,8 @@ cdef struct Shared:   # what the workers of one train() call share
     void *scratch      # per worker, two buffers of block_len values for blocks of dW rows
     Py_ssize_t block_len
     bint by_units
-    bint rows_in_place  # float32 products on fastnn's kernel: the first layer reads the batch in place
+    bint rows_in_place  # float32 split by batch: the first layer reads the batch in place if all workers can
+    bint kernel_ready[FNN_MAX_WORKERS]      # a worker's products run on fastnn's kernel and cannot fail
     fnn_barrier barrier
     double loss_part[FNN_MAX_WORKERS]
     Py_ssize_t dw_blocks[FNN_MAX_WORKERS]   # blocks of dW each worker has computed (which buffer is next)
@@ -328,7 +329,7 @@ cdef class Trainer:
         shared.scratch = addr(self._scratch)
         shared.block_len = DW_BLOCK_VALUES
         shared.by_units = self.by_units
-        shared.rows_in_place = self.is_float and products_propagate_nonfinite()
+        shared.rows_in_place = self.is_float and not self.by_units
         shared.batch = &batch
         shared.done = 0
         shared.dw_blocks[0] = shared.dw_blocks[1] = 0
@@ -390,6 +391,14 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef floating *Y_rows = NULL
     cdef floating *w_rows = NULL
     cdef unsigned long long fused = 0              # bit l: layer l's product stored A, not Z
+    # the batch is read in place only if every worker's products are sure to run on fastnn's
+    # kernel (gemm_rows has no fallback: the rows it reads were not gathered)
+    cdef bint rows_in_place = s.rows_in_place
+    if rows_in_place:
+        s.kernel_ready[worker] = own_sgemm_ready()
+        fnn_barrier_wait(&s.barrier)
+        for v in range(n_workers):
+            rows_in_place = rows_in_place and s.kernel_ready[v]
     for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
         last = j + 1 == loop.first_batch + loop.n_batches
         start = j * loop.batch_size
@@ -403,7 +412,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         # -- gather the batch by index: this worker's rows, or (by units) its columns of every row;
         #    on fastnn's float32 kernel the first layer's products read them in place instead
         #    (but in the last step of a call, whose X the layers show)
-        in_place = floating is float and not by_units and not last and s.rows_in_place
+        in_place = floating is float and not last and rows_in_place
         if not in_place:
             _gather_batch(s, worker, start, m, lo, mw, tag)
         if loop.labels != NULL:
