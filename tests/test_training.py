@@ -320,6 +320,15 @@ def test_two_workers_train_like_one(loss, output, units, split):
     assert (h1, c1, d1, i1) == (h2, c2, d2, i2) == (h1, c1, 21, 21)
 
 
+def _assert_same_arrays(first, second, exact):
+    """Pairwise equal: bit for bit where exact (fastnn's own kernel), else to float32 rounding."""
+    for a, b in zip(first, second, strict=True):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("split", ["batch", "units"])
 def test_two_workers_train_exactly_like_one_in_float32(split):
     """Each worker runs its rows forward and backward, then computes whole rows of dW over the
@@ -343,11 +352,7 @@ def test_two_workers_train_exactly_like_one_in_float32(split):
     (l1, w1, g1), (l2, w2, g2) = results
     np.testing.assert_allclose(l1, l2, rtol=1e-6)       # the loss is summed in two parts
     exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512" and split == "batch"
-    for a, b in zip(w1 + g1, w2 + g2):
-        if exact:
-            np.testing.assert_array_equal(a, b)
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_same_arrays(w1 + g1, w2 + g2, exact)
 
 
 @pytest.mark.parametrize("n_in, width", [(70, 2048), (784, 64), (3, 30730)])
@@ -378,11 +383,7 @@ def test_blocked_update_equals_whole_gradient_steps(n_in, width):
     (l1, w1, g1), (l2, w2, g2) = results
     assert np.all(l1 > 0) and l1[4] < l1[0]                   # it learns
     exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
-    for a, b in zip([l1] + w1 + g1, [l2] + w2 + g2):
-        if exact:
-            np.testing.assert_array_equal(a, b)
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_same_arrays([l1] + w1 + g1, [l2] + w2 + g2, exact)
 
 
 @pytest.mark.parametrize("n_workers", [1, 2])
@@ -414,11 +415,7 @@ def test_fused_forward_equals_step_by_step(n_workers):
     (l1, w1, g1, z1), (l2, w2, g2, z2) = results
     assert l1[3] < l1[0]
     exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
-    for a, b in zip([l1] + w1 + g1 + z1, [l2] + w2 + g2 + z2):
-        if exact:
-            np.testing.assert_array_equal(a, b)
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_same_arrays([l1] + w1 + g1 + z1, [l2] + w2 + g2 + z2, exact)
 
 
 @pytest.mark.parametrize("first, width, batch, n_workers", [("relu", 64, 50, 1), ("tanh", 40, 37, 1),
@@ -453,11 +450,7 @@ def test_first_layer_reading_the_batch_in_place_equals_gathering_it(first, width
     (l1, w1, g1, z1), (l2, w2, g2, z2) = results
     assert l1[4] < l1[0]
     exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512"
-    for a, b in zip([l1] + w1 + g1 + z1, [l2] + w2 + g2 + z2):
-        if exact:
-            np.testing.assert_array_equal(a, b)
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_same_arrays([l1] + w1 + g1 + z1, [l2] + w2 + g2 + z2, exact)
 
 
 def test_a_step_that_fails_mid_call_shows_its_Z():
