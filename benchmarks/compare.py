@@ -61,7 +61,7 @@ IRIS = Net("Iris", (4, 12, 6, 3), batch=10)
 class Settings:
     """How much to run; ``--quick`` shrinks everything for a smoke run."""
     net_a_epochs: int = 10          # epoch 1 is the warm-up; the median is over epochs 2..10
-    net_b_rounds: int = 3
+    net_b_rounds: int = 5           # a net B epoch swings ±10% between rounds on a shared machine
     net_b_samples: int = 60_000
     iris_epochs: int = 200          # per round, 15 steps each
     iris_rounds: int = 5
