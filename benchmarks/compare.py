@@ -63,7 +63,8 @@ class Settings:
     net_a_epochs: int = 10          # epoch 1 is the warm-up; the median is over epochs 2..10
     net_b_rounds: int = 5           # a net B epoch swings ±10% between rounds on a shared machine
     net_b_samples: int = 60_000
-    iris_epochs: int = 200          # per round, 15 steps each
+    iris_epochs: int = 800          # per round, 15 steps each (fastnn: ~40 ms a round; 200 epochs
+                                    # gave medians that moved 2x with one disturbed round)
     iris_rounds: int = 5
     inference_rounds: tuple = (20, 5)       # net A, net B
     float64_rounds: int = 5

@@ -290,7 +290,7 @@ def test_forward_counts_nonfinite_inputs(dtype, chunk, n_workers, bad):
             backend.forward(huge, weights, biases, ["relu", "softmax"], out, chunk=chunk, n_workers=n_workers)
 
 
-@pytest.mark.parametrize("n, widths", [(50, (40, 33, 64)), (7, (17, 5, 3))])
+@pytest.mark.parametrize("n, widths", [(50, (40, 33, 64)), (7, (17, 5, 3)), (20, (30, 1030, 20))])
 def test_relu_gradient_is_applied_as_the_product_stores_delta(n, widths):
     """Backpropagating through a relu layer, fastnn's float32 kernel zeroes δ where the
     layer's A is not above 0 as the product δ_l·W_lᵀ stores each tile: exactly the product,

@@ -39,10 +39,10 @@ def reference(A, B, trans_a, trans_b):
 
 
 # shapes around the kernel's blocking: panels of 10 rows (of 14 from m = 140 on, when C has
-# more than 128 columns), strips of NR = 32 columns, depth blocks of at most 448 (k cut
+# more than 128 columns), strips of NR = 32 columns, depth blocks of at most 1024 (k cut
 # evenly), row blocks of MC = 140, and rows of A read in place rather than packed when C has
 # at most 128 columns (tall products included: predict's narrow and output layers)
-SHAPES = [(1, 1, 1), (10, 32, 448), (11, 33, 449), (9, 31, 447), (100, 64, 784), (784, 64, 100),
+SHAPES = [(1, 1, 1), (10, 32, 1024), (11, 33, 1025), (9, 31, 1023), (12, 40, 2500), (100, 64, 784), (784, 64, 100),
           (100, 10, 64), (121, 17, 770), (139, 40, 30), (140, 32, 16), (141, 65, 900), (240, 96, 5),
           (3, 1000, 2), (50, 1024, 1024), (300, 130, 97), (20, 128, 33), (29, 129, 460),
           (293, 128, 50), (1030, 10, 100), (283, 129, 31)]
@@ -64,7 +64,7 @@ def test_product_matches_float64(kernel, m, n, k, trans_a, trans_b):
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.01, 0.9), (2.5, 0.0), (0.0, 0.5)])
 def test_alpha_and_beta(kernel, alpha, beta):
     rng = np.random.default_rng(7)
-    m, n, k = 37, 45, 400          # two depth blocks: the second adds to the first
+    m, n, k = 37, 45, 1500         # two depth blocks: the second adds to the first
     A, B = operands(rng, m, n, k, True, False)
     C0 = rng.standard_normal((m, n)).astype(np.float32)
     C = C0.copy()
@@ -88,7 +88,7 @@ def test_nothing_written_past_c(kernel, beta):
 
 
 @settings(max_examples=60, deadline=None)
-@given(m=st.integers(1, 300), n=st.integers(1, 80), k=st.integers(1, 950),
+@given(m=st.integers(1, 300), n=st.integers(1, 80), k=st.integers(1, 2100),
        trans_a=st.booleans(), trans_b=st.booleans(), seed=st.integers(0, 2**31 - 1))
 def test_own_kernel_equals_blas(m, n, k, trans_a, trans_b, seed):
     """Random shapes: fastnn's kernel and BLAS agree to float32 rounding."""
@@ -107,7 +107,8 @@ def test_own_kernel_equals_blas(m, n, k, trans_a, trans_b, seed):
 # (rows of the data, its columns, rows picked, columns of C): panels read in place (C up to
 # 128 columns) and packed (wider), edge rows, depth blocks, 14-row panels (tall transposed)
 GATHERED = [(500, 784, 100, 64), (300, 50, 37, 200), (400, 1000, 150, 33), (400, 16, 23, 7),
-            (200, 30, 160, 20), (600, 300, 333, 140), (600, 784, 50, 64), (90, 470, 1, 129)]
+            (200, 30, 160, 20), (600, 300, 333, 140), (600, 784, 50, 64), (90, 470, 1, 129),
+            (300, 1100, 40, 64), (300, 1100, 30, 150)]
 
 
 @pytest.mark.parametrize("trans_a", [False, True])
