@@ -18,10 +18,13 @@
  * exactly, and MR = 14 (28 accumulators) runs the tall products of predict faster.
  * Columns past n are masked and rows past m are never stored, so any shape is exact.
  *
- * Why not BLAS here?  Through SciPy's OpenBLAS these products ran at 100-120
- * GFLOP/s on one core of the benchmark machine (its environment selects OpenBLAS'
- * AVX2 kernels); this kernel runs them at 180-220 GFLOP/s.  Everything else, and
- * every CPU without AVX-512, still goes through BLAS.
+ * Why not BLAS here?  On a Zen 5 core, where OpenBLAS picked its AVX2 kernels, these
+ * products ran at 100-120 GFLOP/s through SciPy's OpenBLAS and at 180-220 through this
+ * kernel; on a Zen 4 core (AVX-512 on 256-bit units, FMA peak about 117 GFLOP/s), where
+ * OpenBLAS picks its SkylakeX kernels, this kernel still runs net B's products at 108-112
+ * GFLOP/s and training's small ones faster than BLAS (it fuses bias, activation and the
+ * momentum step, and reads the batch in place).  Everything else, and every CPU without
+ * AVX-512, still goes through BLAS.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "gemm.h"
