@@ -285,13 +285,15 @@ def test_gradcheck_detects_a_wrong_gradient(iris_split, monkeypatch):
     ("binary_crossentropy", "sigmoid", 1),
     ("mse", "tanh", 2),
 ])
-@pytest.mark.parametrize("split", ["batch", "units"])
-def test_two_workers_train_like_one(loss, output, units, split):
-    """Two threads share each step, by batch rows (data parallelism) or by units (each owns
-    half of every layer's weight rows and the partial products are summed): the losses,
+@pytest.mark.parametrize("split, n_in", [("batch", 6), ("batch", 13), ("units", 6)],
+                         ids=["batch", "batch-first-layer-by-units", "units"])
+def test_two_workers_train_like_one(loss, output, units, split, n_in):
+    """Two threads share each step, by batch rows (data parallelism; with more inputs than
+    the batch has rows, the first layer by units all the same) or by units (each owns half
+    of every layer's weight rows and the partial products are summed): the losses,
     accuracy counts and weights are those of one thread."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((203, 6))                         # 203 = 20·10 + 3: a short last batch
+    x = rng.standard_normal((203, n_in))                      # 203 = 20·10 + 3: a short last batch
     if units == 3:
         y = to_categorical(rng.integers(0, 3, 203), 3)
     elif output == "sigmoid":
@@ -301,11 +303,12 @@ def test_two_workers_train_like_one(loss, output, units, split):
     order = rng.permutation(203).astype(np.intp)
     results = []
     for workers in (1, 2):
-        model = Sequential([Dense(7, activation="relu", input_shape=(6,)), Dense(5, activation="tanh", use_bias=False),
+        model = Sequential([Dense(7, activation="relu", input_shape=(n_in,)), Dense(5, activation="tanh", use_bias=False),
                             Dense(units, activation=output)], dtype="float64", seed=3)
         model.compile(loss=loss, optimizer=SGD(lr=0.05, momentum=0.9, decay=0.01), metrics=["accuracy"])
         x_, labels, Y, w = model._prepare(x, y, class_weight=None)
         trainer = model._training_buffers(10, n_workers=workers, split=split)
+        assert trainer.first_by_units == (workers == 2 and split == "batch" and n_in > 10)
         losses = np.zeros(21)
         done, iteration, hits, counted = trainer.train(x_, labels, Y, w, order, 0, 21, 0.05, 0.01, 0.9, True,
                                                        0, losses, 1 if units > 1 else 2)
@@ -329,30 +332,88 @@ def _assert_same_arrays(first, second, exact):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("split", ["batch", "units"])
-def test_two_workers_train_exactly_like_one_in_float32(split):
+@pytest.mark.parametrize("split, n_in", [("batch", 40), ("batch", 70), ("units", 70)],
+                         ids=["batch", "batch-first-layer-by-units", "units"])
+def test_two_workers_train_exactly_like_one_in_float32(split, n_in):
     """Each worker runs its rows forward and backward, then computes whole rows of dW over the
     whole batch: no gradient is summed across workers, so with fastnn's own GEMM (whose sums do
     not depend on how the rows are split) two workers give the very weights one does. Split by
-    units, each layer's product is summed from two halves: equal to float32 rounding."""
+    units, each layer's product is summed from two halves: equal to float32 rounding; so is
+    the first layer's, split by batch, when it has more inputs (70) than the batch has rows (50)."""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((230, 70)).astype(np.float32)
+    x = rng.standard_normal((230, n_in)).astype(np.float32)
     y = rng.integers(0, 10, 230)
     order = rng.permutation(230).astype(np.intp)
     results = []
     for workers in (1, 2):
-        model = Sequential([Dense(96, activation="relu", input_shape=(70,)), Dense(40, activation="tanh"),
+        model = Sequential([Dense(96, activation="relu", input_shape=(n_in,)), Dense(40, activation="tanh"),
                             Dense(10, activation="softmax")], seed=3)
         model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
         x_, labels, Y, w = model._prepare(x, y)
         trainer = model._training_buffers(50, n_workers=workers, split=split)
+        assert trainer.first_by_units == (workers == 2 and split == "batch" and n_in > 50)
         losses = np.zeros(5)
         assert trainer.train(x_, labels, Y, w, order, 0, 5, 0.05, 0.0, 0.9, False, 0, losses, 1)[0] == 5
         results.append((losses, model.get_weights(), [layer.dW.copy() for layer in model.layers]))
     (l1, w1, g1), (l2, w2, g2) = results
     np.testing.assert_allclose(l1, l2, rtol=1e-6)       # the loss is summed in two parts
-    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512" and split == "batch"
+    exact = fastnn._kernels._blas.sgemm_kernel() == "fastnn-avx512" and split == "batch" and n_in <= 50
     _assert_same_arrays(w1 + g1, w2 + g2, exact)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("first, widths, batch", [
+    ("relu", (64, 32), 37),             # relu: fused with the product but for the call's last step
+    ("sigmoid", (48, 32), 37),          # stores Z and A
+    ("tanh", (40,), 1),                 # one row a batch: worker 0 has none
+    ("softmax", (), 29),                # the first layer is the output layer
+])
+def test_first_layer_by_units_trains_like_the_rows_split(monkeypatch, dtype, first, widths, batch):
+    """Split by batch rows, two workers share the first layer by units when it has more
+    inputs than the batch has rows (here 300): each computes its half of the product over
+    its own weight rows and every row of the batch, and after the barrier sums the halves
+    for its own rows. The same 7 steps (the last batch short, in one call and in 7 calls,
+    which gather their batch instead of reading it in place) must give the losses, weights,
+    gradients, Z and A of the plain rows split up to rounding, and show the last batch as X."""
+    from fastnn.backend import compiled_backend
+    rng = np.random.default_rng(21)
+    n = 6 * batch + (batch + 1) // 2
+    x = rng.standard_normal((n, 300)).astype(dtype)
+    y = (x[:, :8] @ rng.standard_normal((8, 10))).argmax(axis=1)
+    order = rng.permutation(n).astype(np.intp)
+    rtol = 2e-4 if dtype == "float32" else 1e-9
+    plain = compiled_backend.Trainer
+
+    class RowsSplit(plain):                     # the same trainer with the first layer split by rows
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **dict(kwargs, first_by_units=False))
+
+    results = []
+    for by_units, calls in ((False, (0, 7)), (True, (0, 7)), (True, tuple(range(8)))):
+        monkeypatch.setattr(compiled_backend, "Trainer", plain if by_units else RowsSplit)
+        if widths:
+            layers = ([Dense(widths[0], activation=first, input_shape=(300,))]
+                      + [Dense(w, activation="relu") for w in widths[1:]] + [Dense(10, activation="softmax")])
+        else:
+            layers = [Dense(10, activation=first, input_shape=(300,))]
+        model = Sequential(layers, dtype=dtype, seed=3)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9, decay=0.01))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(batch, n_workers=2)
+        assert trainer.first_by_units == by_units
+        initial = model.get_weights()
+        losses = np.zeros(7)
+        for start, end in zip(calls[:-1], calls[1:]):
+            assert trainer.train(x_, labels, Y, w, order, start, end - start, 0.05, 0.01, 0.9, False, start,
+                                 losses[start:], 1)[0] == end - start
+        model._set_batch_views(trainer.last_batch_size)
+        np.testing.assert_array_equal(model.layers[0].X, x_[order[6 * batch:]])
+        results.append([losses] + model.get_weights() + [l.dW.copy() for l in model.layers]
+                       + [l.Z.copy() for l in model.layers] + [l.A.copy() for l in model.layers])
+    assert np.all(np.isfinite(results[0][0])) and np.abs(results[0][1] - initial[0]).max() > 1e-3   # it moved
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
 
 
 @pytest.mark.parametrize("n_in, width", [(70, 2048), (784, 64), (3, 30730)])

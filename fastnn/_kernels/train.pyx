@@ -17,9 +17,11 @@ backward pass on its half of the batch's rows (every row's δ depends on that ro
 alone). After a barrier, each computes the gradient of its half of every layer's
 weight rows over the whole batch and updates those rows: the two never write the same
 memory, no gradient is summed across workers, and the result is the one a single
-worker computes. Split by units (for wide layers), each worker owns half of every
-layer's weight rows and alone reads and writes them (see _forward_units and
-_backward_units).
+worker computes. But the first layer, when it has more inputs than the batch has rows,
+is split by units all the same (see _forward_first_by_units): its weights then stay with
+the worker that updates them, and its product is summed from two halves. Split by
+units (for wide layers), each worker owns half of every layer's weight rows and alone
+reads and writes them (see _forward_units and _backward_units).
 
 The gradient of a layer's weights is computed a block of rows at a time into a small
 buffer and applied while in cache; only the last step of a call stores dW whole. In
@@ -129,6 +131,7 @@ cdef struct Shared:   # what the workers of one train() call share
     void *scratch      # per worker, two buffers of block_len values for blocks of dW rows
     Py_ssize_t block_len
     bint by_units
+    bint first_by_units # split by batch, but the first layer by units (see _forward_first_by_units)
     bint rows_in_place  # float32 split by batch: the first layer reads the batch in place if all workers can
     bint kernel_ready[FNN_MAX_WORKERS]      # a worker's products run on fastnn's kernel and cannot fail
     fnn_barrier barrier
@@ -168,10 +171,18 @@ cdef class Trainer:
         reads and writes them, forward, backward and in the update, so that the weights of a
         wide network never move between the cores' caches; the partial products of each layer
         are summed after a barrier. Needs elementwise hidden activations (no hidden softmax).
+    first_by_units : bool, default True
+        Split by batch, share the first layer by units all the same when it has more inputs
+        than the batch has rows (net A's 784 against 100): each worker owns half of its weight
+        rows, so that they stay in its core's caches instead of half of them crossing to the
+        other core every step, and only half of the partial products cross (see
+        _forward_first_by_units). The barrier before the partial products are summed takes
+        the place of the one that would otherwise end each step.
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
     cdef bint by_units
+    cdef readonly bint first_by_units
     cdef Py_ssize_t batch_size
     cdef double gamma
     cdef bint is_float
@@ -184,7 +195,8 @@ cdef class Trainer:
     def __dealloc__(self):
         free(self.layers)
 
-    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch"):
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
+                 first_by_units=True):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -200,6 +212,11 @@ cdef class Trainer:
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
         self.n_workers = n_workers
         self.by_units = _validate.split(split, activations) == "units" and n_workers > 1
+        # split by batch rows, the first layer's weights would cross between the cores every
+        # step (half of them, n_in·n_out/2 values); split by units, only half of its partial
+        # products do (batch_size·n_out/2): fewer when it has more inputs than the batch has rows
+        self.first_by_units = (n_workers > 1 and not self.by_units and first_by_units
+                               and X_buffer.shape[1] > self.batch_size)
         self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
         if self.layers == NULL:
             raise MemoryError()
@@ -221,7 +238,8 @@ cdef class Trainer:
                 _validate.array(f"layers[{l}].{name}", a, 2, dtype)
                 _validate.shape(f"layers[{l}].{name}", a, (self.batch_size, n_out))
             code = _validate.activation_code(act)
-            partial = np.zeros((n_workers, self.batch_size, n_out), dtype=dtype) if self.by_units else None
+            partial = (np.zeros((n_workers, self.batch_size, n_out), dtype=dtype)
+                       if self.by_units or (l == 0 and self.first_by_units) else None)
             self.layers[l] = Layer(n_in=n_in, n_out=n_out, act=code, W=addr(W), b=addr(b), vW=addr(vW),
                                    vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
                                    delta=addr(delta), input=addr(previous_A), partial=addr(partial))
@@ -329,6 +347,7 @@ cdef class Trainer:
         shared.scratch = addr(self._scratch)
         shared.block_len = DW_BLOCK_VALUES
         shared.by_units = self.by_units
+        shared.first_by_units = self.first_by_units
         shared.rows_in_place = self.is_float and not self.by_units
         shared.batch = &batch
         shared.done = 0
@@ -370,7 +389,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     δ, and backpropagates δ through the layers. At the barrier every row's δ is complete;
     each worker then computes the gradient of its block of every layer's weight rows (input
     units r0..r1) over the whole batch and applies it, and a second barrier makes the new
-    weights visible before the next batch.
+    weights visible before the next batch. With s.first_by_units, that second barrier is
+    the one inside the next step's first layer (_forward_first_by_units), whose weight
+    rows r0..r1 only this worker reads and writes.
 
     Split by units (s.by_units, for wide layers): each worker owns a block of every layer's
     weight rows (input units r0..r1) and is the only one to read or write them; see
@@ -385,7 +406,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
     cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i
     cdef double total, lr_t
-    cdef bint streamed, last, in_place, by_units = s.by_units
+    cdef bint streamed, last, in_place, by_units = s.by_units, first_by_units = s.first_by_units
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
@@ -414,7 +435,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         #    (but in the last step of a call, whose X the layers show)
         in_place = floating is float and not last and rows_in_place
         if not in_place:
-            _gather_batch(s, worker, start, m, lo, mw, tag)
+            _gather_batch(s, worker, start, m, lo, mw, by_units or first_by_units, tag)
         if loop.labels != NULL:
             for i in range(mw):
                 batch.label[lo + i] = loop.labels[index[i]]
@@ -433,7 +454,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         #    of this one run (fastnn's float32 kernel fetches it a line at a time; with BLAS
         #    it is prefetched in one go after the forward pass)
         streamed = j + 1 < loop.first_batch + loop.n_batches and _prefetch_next(loop, j + 1, worker, n_workers,
-                                                                               n_in, False, by_units, tag)
+                                                                               n_in, False, by_units or first_by_units, tag)
         # -- forward: Z := I·W, then in one pass Z := Z + b and A := g(Z)
         #    (the fused losses apply the output activation themselves); on fastnn's float32
         #    kernel, but for the last step of the call, whose Z the layers show, relu and
@@ -443,6 +464,9 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         else:
             fused = 0
             for l in range(n_layers):
+                if first_by_units and l == 0:
+                    _forward_first_by_units(s, worker, m, lo, mw, loop.order + start if in_place else NULL, tag)
+                    continue
                 if floating is float and not last and l < 64 and _forward_fused(
                         s, l, lo, mw, <float *> loop.X if in_place and l == 0 else NULL, index):
                     fused |= 1ULL << l
@@ -456,7 +480,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                                       rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
                 _bias_activation_rows(s, l, lo, mw, tag)
         if not streamed and j + 1 < loop.first_batch + loop.n_batches:
-            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_units, tag)
+            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_units or first_by_units, tag)
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
         _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
               rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
@@ -501,7 +525,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 loop.counted += m if loop.accuracy == 1 else m * n_k
         if not isfinite(total):
             if in_place:                              # the layers show this step: its X ...
-                _gather_batch(s, worker, start, m, lo, mw, tag)
+                _gather_batch(s, worker, start, m, lo, mw, False, tag)
             if floating is float and fused:           # ... and its Z
                 _store_Z(s, fused, lo, mw)
             break                                     # every worker sees the same total and stops
@@ -518,7 +542,8 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 if L.b != NULL and l % n_workers == worker:
                     _update_bias_columns(L, 0, L.n_out, m, lr_t, loop.momentum, loop.nesterov, tag)
             _finish_side_update(s, worker)
-            fnn_barrier_wait(&s.barrier)              # the new weights are in place for the next batch
+            if not first_by_units:                    # (else the next step's first barrier does it)
+                fnn_barrier_wait(&s.barrier)          # the new weights are in place for the next batch
         k += 1
         if worker == 0:
             loop.last_n = m
@@ -554,13 +579,13 @@ cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, 
 
 
 cdef void _gather_batch(Shared *s, int worker, Py_ssize_t start, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t mw,
-                        floating *tag) noexcept nogil:
+                        bint by_units, floating *tag) noexcept nogil:
     """The batch's samples order[start .. start + m) into the buffer X of the first layer:
-    this worker's rows lo .. lo + mw, or (split by units) its columns of every row."""
+    this worker's rows lo .. lo + mw, or (by_units) its columns of every row."""
     cdef Loop *loop = s.loop
     cdef fnn_int n_in = s.layers[0].n_in
     cdef Py_ssize_t i, c0, c1
-    if s.by_units:
+    if by_units:
         c0, c1 = worker * n_in // s.n_workers, (worker + 1) * n_in // s.n_workers
         for i in range(m):
             memcpy(rows(s.batch.X, i, n_in, tag) + c0, rows(loop.X, loop.order[start + i], n_in, tag) + c0,
@@ -636,6 +661,43 @@ cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_
                 bias_activation(L.act, bias, z + c0, <floating *> L.A + i * n + c0, 1, c1 - c0)
         if l == s.n_layers - 1:
             _bias_activation_rows(s, l, lo, mw, tag)
+
+
+cdef void _forward_first_by_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t mw,
+                                 const fnn_int *samples, floating *tag) noexcept nogil:
+    """The first layer's forward pass, split by units in a step split by batch rows: this
+    worker's share P_w := I[:, r0:r1]·W[r0:r1, :] over its own weight rows and every row of
+    the batch (I: the data's rows samples[0 .. m), read in place, when samples is not NULL);
+    then a barrier; then, for its own rows lo .. lo + mw, Z := P_0 + P_1 + b and A := g(Z).
+
+    The barrier is the step's first: past it, both workers have also finished the previous
+    step's update, so the weights of the later layers are whole. The update of this layer's
+    rows r0..r1 (by _update_weight_rows, also split by weight rows) is this worker's own, and
+    so is its next product over them: its weights never cross to the other core."""
+    cdef Layer *L = &s.layers[0]
+    cdef int n_workers = s.n_workers
+    cdef Py_ssize_t i, n = L.n_out
+    cdef Py_ssize_t r0 = worker * L.n_in // n_workers, r1 = (worker + 1) * L.n_in // n_workers
+    cdef floating *own = <floating *> L.partial + worker * s.loop.batch_size * n
+    cdef floating *p0
+    cdef floating *p1
+    cdef floating *z
+    if floating is float and samples != NULL:
+        gemm_rows(NoTrans, <int> m, <int> n, <int> (r1 - r0), <float *> s.loop.X + r0, L.n_in,
+                  <Py_ssize_t *> samples, <float *> L.W + r0 * n, <int> n, <float *> own, <int> n, NULL, False)
+    else:
+        gemm(NoTrans, NoTrans, <int> m, <int> n, <int> (r1 - r0), <floating> 1, <floating *> L.input + r0,
+             L.n_in, <floating *> L.W + r0 * n, <int> n, <floating> 0, own, <int> n)
+    fnn_barrier_wait(&s.barrier)                  # both shares are in; every weight is updated
+    for i in range(lo, lo + mw):
+        z = <floating *> L.Z + i * n
+        p0 = <floating *> L.partial + i * n
+        p1 = <floating *> L.partial + s.loop.batch_size * n + i * n
+        if floating is float:
+            fnn_add_f32(p0, p1, z, n)
+        else:
+            fnn_add_f64(p0, p1, z, n)
+    _bias_activation_rows(s, 0, lo, mw, tag)
 
 
 cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint last, floating *tag) noexcept nogil:

@@ -264,9 +264,11 @@ class Trainer:
     layer's Z, A, delta) hold the last batch's forward and backward quantities.
     """
 
-    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch"):
-        # n_workers, split: the compiled trainer can share each step between threads, by batch
-        # rows or by units; here one thread does everything, which gives the same result.
+    def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
+                 first_by_units=True):
+        # n_workers, split, first_by_units: the compiled trainer can share each step between
+        # threads, by batch rows or by units; here one thread does everything, which gives the
+        # same result.
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
         _validate.split(split, activations)
