@@ -171,6 +171,15 @@ class OtherLoad:
         return t.user + t.system
 
 
+def round_trip_ns(threads):
+    """How far apart the two training workers' cores are: the mean time for a cache line to go
+    from one to the other and back (fastnn's core_round_trip_ns); None at one thread."""
+    if threads < 2:
+        return None
+    from fastnn._kernels.train import core_round_trip_ns
+    return min(core_round_trip_ns(20000) for _ in range(3))
+
+
 def thread_environment(threads):
     """The variables that cap each thread pool when it is loaded."""
     n = str(threads)
@@ -955,17 +964,22 @@ def child(args):
         log(f"skipping {name}: {why}")
     warnings.filterwarnings("ignore", message=".*donated buffers.*")
     data = load_data()
-    results, kept, load = Results(), {}, {}
+    results, kept, load, trips = Results(), {}, {}, {}
     for workload in args.only:
         log(f"[{args.threads} thread(s)] {workload}")
         meter = OtherLoad()
+        before = round_trip_ns(args.threads)
         meter.start()
         RUNNERS[workload](fw, data, settings, results, kept)
         load[workload] = meter.stop()
         log(f"  other processes kept {load[workload]:.2f} cores busy meanwhile")
+        if before is not None:
+            trips[workload] = [before, round_trip_ns(args.threads)]
+            log(f"  cache line round trip between the two cores: {trips[workload][0]:.0f} ns before, "
+                f"{trips[workload][1]:.0f} ns after")
     out = dict(threads=args.threads, cores=sorted(os.sched_getaffinity(0)), versions=fw.versions,
                missing=fw.missing, pools=fw.pools, torch_threads=fw.torch.get_num_threads() if fw.torch else None,
-               settings=settings.__dict__, other_load_cores=load,
+               settings=settings.__dict__, other_load_cores=load, round_trip_ns=trips,
                openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"), sgemm_kernel=sgemm_kernel(),
                **results.to_json())
     with open(args.out, "w") as f:
@@ -1045,8 +1059,15 @@ def load_text(runs):
     for t, run in runs.items():
         load = ", ".join(f"{w} {c:.2f}" for w, c in run.get("other_load_cores", {}).items())
         parts.append(f"{t} thread(s): {load}")
-    return (f"Cores kept busy by other processes during each workload (of {os.cpu_count()}; "
+    text = (f"Cores kept busy by other processes during each workload (of {os.cpu_count()}; "
             "anything well above 0 makes that workload's times noisy): " + "; ".join(parts) + ".")
+    trips = [f"{w} {a:.0f}/{b:.0f}" for run in runs.values() for w, (a, b) in run.get("round_trip_ns", {}).items()]
+    if trips:
+        text += (" A cache line's round trip between the two cores, in ns, before/after each 2-thread "
+                 "workload (about 60-90 on one core complex; several times more when the two virtual CPUs "
+                 "sit on different ones, which slows every framework's 2-thread runs, fastnn's training "
+                 "most): " + ", ".join(trips) + ".")
+    return text
 
 
 def row_index(run):

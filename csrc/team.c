@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include "team.h"
 
@@ -59,4 +60,39 @@ int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg)
     if (started == n_workers) work(arg, 0);
     for (int w = 1; w < started; w++) pthread_join(threads[w], NULL);
     return started == n_workers ? 0 : -1;
+}
+
+/* ---- how far apart the team's two cores are ---- */
+
+typedef struct {
+    _Alignas(64) atomic_long turn;      /* odd: worker 1's move, even: worker 0's */
+    long rounds;
+    double seconds;
+} fnn_ping;
+
+static void fnn_ping_work(void *arg, int worker)
+{
+    fnn_ping *p = (fnn_ping *)arg;
+    struct timespec t0, t1;
+    if (worker == 0) clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < p->rounds; i++) {
+        long mine = 2 * i + worker, spins = 0;
+        while (atomic_load_explicit(&p->turn, memory_order_acquire) != mine)
+            if (++spins > 20000) { sched_yield(); spins = 0; }     /* the other is descheduled */
+        atomic_store_explicit(&p->turn, mine + 1, memory_order_release);
+    }
+    if (worker == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        p->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    }
+}
+
+double fnn_team_round_trip_ns(long rounds)
+{
+    fnn_ping p;
+    atomic_init(&p.turn, 0);
+    p.rounds = rounds > 0 ? rounds : 1;
+    p.seconds = 0.0;
+    if (fnn_team_run(2, fnn_ping_work, &p) != 0) return -1.0;
+    return 1e9 * p.seconds / (double)p.rounds;
 }

@@ -23,4 +23,10 @@ void fnn_barrier_wait(fnn_barrier *barrier);
  * all have finished. Returns 0, or -1 if a thread could not be started (then nothing ran). */
 int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg);
 
+/* The mean time, in ns, for a cache line to go from one worker of a team of two to the
+ * other and back (each waits for the other's write, then writes): the cost of every value
+ * one worker writes and the other reads, and of each barrier.  Returns -1 if the second
+ * thread could not be started. */
+double fnn_team_round_trip_ns(long rounds);
+
 #endif

@@ -87,6 +87,15 @@ def test_gemm_floor_arguments(args, error):
     cb.gemm_floor([3, 2], 2, 5)                 # a last partial batch, no error
 
 
+def test_core_round_trip():
+    """Two threads take turns writing one value: each turn costs at least a few nanoseconds
+    (two cores: a cache line's trip; one: a switch between the threads), and it ends."""
+    from fastnn._kernels.train import core_round_trip_ns
+    assert 5 < core_round_trip_ns(2000) < 1e7
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        core_round_trip_ns(0)
+
+
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("dtype_", [np.float32, np.float64])
 def test_the_valid_calls_are_valid(entry, dtype_):

@@ -57,6 +57,7 @@ cdef extern from "team.h" nogil:
     void fnn_barrier_init(fnn_barrier *barrier, int n_workers)
     void fnn_barrier_wait(fnn_barrier *barrier)
     int fnn_team_run(int n_workers, void (*work)(void *arg, int worker) noexcept nogil, void *arg)
+    double fnn_team_round_trip_ns(long rounds)
 
 # Loss kinds; the first three are fused with the output activation.
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
@@ -908,6 +909,24 @@ cdef struct Floor:
     Py_ssize_t n_layers, steps, batch_size, n_samples
     int n_workers
     bint is_float
+
+
+def core_round_trip_ns(long rounds=20000):
+    """The mean time, in nanoseconds, for a cache line to go from one training worker's core
+    to the other's and back (two threads taking turns to write one value), for benchmarks.
+
+    Every value one worker writes and the other reads (δ rows, partial products, updated
+    weights) and every barrier pays it: where two virtual CPUs sit on the same core complex
+    it is some 50-80 ns, on different ones several times more, and two-thread training
+    slows accordingly. With one CPU the two threads take turns on it (microseconds)."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    cdef double ns
+    with nogil:
+        ns = fnn_team_round_trip_ns(rounds)
+    if ns < 0:
+        raise RuntimeError("could not start a second thread")
+    return ns
 
 
 def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=np.float32, int n_workers=1):
