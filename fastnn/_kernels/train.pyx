@@ -408,6 +408,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i
     cdef double total, lr_t
     cdef bint streamed, last, in_place, by_units = s.by_units, first_by_units = s.first_by_units
+    cdef bint by_columns = by_units or first_by_units    # the first layer reads its share of every row
     cdef fnn_int *index
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
@@ -436,7 +437,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         #    (but in the last step of a call, whose X the layers show)
         in_place = floating is float and not last and rows_in_place
         if not in_place:
-            _gather_batch(s, worker, start, m, lo, mw, by_units or first_by_units, tag)
+            _gather_batch(s, worker, start, m, lo, mw, by_columns, tag)
         if loop.labels != NULL:
             for i in range(mw):
                 batch.label[lo + i] = loop.labels[index[i]]
@@ -455,7 +456,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         #    of this one run (fastnn's float32 kernel fetches it a line at a time; with BLAS
         #    it is prefetched in one go after the forward pass)
         streamed = j + 1 < loop.first_batch + loop.n_batches and _prefetch_next(loop, j + 1, worker, n_workers,
-                                                                               n_in, False, by_units or first_by_units, tag)
+                                                                               n_in, False, by_columns, tag)
         # -- forward: Z := I·W, then in one pass Z := Z + b and A := g(Z)
         #    (the fused losses apply the output activation themselves); on fastnn's float32
         #    kernel, but for the last step of the call, whose Z the layers show, relu and
@@ -481,7 +482,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                                       rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
                 _bias_activation_rows(s, l, lo, mw, tag)
         if not streamed and j + 1 < loop.first_batch + loop.n_batches:
-            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_units or first_by_units, tag)
+            _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_columns, tag)
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
         _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
               rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
@@ -622,6 +623,18 @@ cdef inline void _bias_activation_rows(Shared *s, int l, Py_ssize_t lo, Py_ssize
                         mw, L.n_out)
 
 
+cdef inline void _sum_shares(Shared *s, Layer *L, Py_ssize_t i, Py_ssize_t c0, Py_ssize_t c1,
+                             floating *tag) noexcept nogil:
+    """Row i of Z, columns c0..c1: Z := P_0 + P_1, the two workers' shares of the product."""
+    cdef Py_ssize_t n = L.n_out
+    cdef floating *p0 = <floating *> L.partial + i * n + c0
+    cdef floating *p1 = <floating *> L.partial + s.loop.batch_size * n + i * n + c0
+    if floating is float:
+        fnn_add_f32(p0, p1, <float *> L.Z + i * n + c0, c1 - c0)
+    else:
+        fnn_add_f64(p0, p1, <double *> L.Z + i * n + c0, c1 - c0)
+
+
 cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t mw,
                          floating *tag) noexcept nogil:
     """The forward pass split by units: for each layer, this worker's share of the product
@@ -631,9 +644,6 @@ cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_
     cdef Layer *L
     cdef int l, n_workers = s.n_workers
     cdef Py_ssize_t i, r0, r1, c0, c1, n
-    cdef floating *z
-    cdef floating *p0
-    cdef floating *p1
     cdef floating *bias = NULL
     for l in range(s.n_layers):
         L = &s.layers[l]
@@ -651,15 +661,9 @@ cdef void _forward_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_t lo, Py_
         for i in range(m):
             if l == s.n_layers - 1 and not (lo <= i < lo + mw):
                 continue
-            z = <floating *> L.Z + i * n
-            p0 = <floating *> L.partial + i * n
-            p1 = <floating *> L.partial + s.loop.batch_size * n + i * n
-            if floating is float:
-                fnn_add_f32(p0 + c0, p1 + c0, z + c0, c1 - c0)
-            else:
-                fnn_add_f64(p0 + c0, p1 + c0, z + c0, c1 - c0)
+            _sum_shares(s, L, i, c0, c1, tag)
             if l < s.n_layers - 1:
-                bias_activation(L.act, bias, z + c0, <floating *> L.A + i * n + c0, 1, c1 - c0)
+                bias_activation(L.act, bias, <floating *> L.Z + i * n + c0, <floating *> L.A + i * n + c0, 1, c1 - c0)
         if l == s.n_layers - 1:
             _bias_activation_rows(s, l, lo, mw, tag)
 
@@ -680,9 +684,6 @@ cdef void _forward_first_by_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_
     cdef Py_ssize_t i, n = L.n_out
     cdef Py_ssize_t r0 = worker * L.n_in // n_workers, r1 = (worker + 1) * L.n_in // n_workers
     cdef floating *own = <floating *> L.partial + worker * s.loop.batch_size * n
-    cdef floating *p0
-    cdef floating *p1
-    cdef floating *z
     if floating is float and samples != NULL:
         gemm_rows(NoTrans, <int> m, <int> n, <int> (r1 - r0), <float *> s.loop.X + r0, L.n_in,
                   <Py_ssize_t *> samples, <float *> L.W + r0 * n, <int> n, <float *> own, <int> n, NULL, False)
@@ -691,13 +692,7 @@ cdef void _forward_first_by_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_
              L.n_in, <floating *> L.W + r0 * n, <int> n, <floating> 0, own, <int> n)
     fnn_barrier_wait(&s.barrier)                  # both shares are in; every weight is updated
     for i in range(lo, lo + mw):
-        z = <floating *> L.Z + i * n
-        p0 = <floating *> L.partial + i * n
-        p1 = <floating *> L.partial + s.loop.batch_size * n + i * n
-        if floating is float:
-            fnn_add_f32(p0, p1, z, n)
-        else:
-            fnn_add_f64(p0, p1, z, n)
+        _sum_shares(s, L, i, 0, n, tag)
     _bias_activation_rows(s, 0, lo, mw, tag)
 
 
@@ -917,7 +912,7 @@ def core_round_trip_ns(long rounds=20000):
 
     Every value one worker writes and the other reads (δ rows, partial products, updated
     weights) and every barrier pays it: where two virtual CPUs sit on the same core complex
-    it is some 50-80 ns, on different ones several times more, and two-thread training
+    it is some 60-90 ns, on different ones several times more, and two-thread training
     slows accordingly. With one CPU the two threads take turns on it (microseconds)."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
