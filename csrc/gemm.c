@@ -31,6 +31,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* the momentum step on n values at once, in plain code (where the kernel cannot run, or
  * cannot take the step on the side): v := fma(mu, v, −(lr·g));  w := w + v */
@@ -196,6 +197,9 @@ struct pending_update {                         /* see fnn_sgemm_side_update */
 
 struct workspace {
     float a[MC * KC];                           /* packed panels of op(A) */
+    int32_t kept[MC / 10][KC];                  /* compacted panels: the columns each holds */
+    int32_t kept_slack[16];                     /* (16 indices are stored at a time) */
+    int n_kept[MC / 10];
     float b[KC * NR];                           /* a packed strip of op(B) */
     struct stream stream;
     struct pending_update update;
@@ -323,21 +327,22 @@ int fnn_sgemm_ready(void) { return fnn_sgemm_available() && workspace() != NULL;
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                 const float *bias, int relu, const float *gate, int ld_gate);
+                 const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros);
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc)
 {
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, NULL, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, NULL, 0, 0);
 }
 
 int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                    const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                   const float *bias, int relu)
+                   const float *bias, int relu, int skip_zeros)
 {
     if (k <= 0 || a_rows == NULL) return -1;
-    return sgemm(trans_a, 0, m, n, k, alpha, a, lda, a_rows, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0);
+    return sgemm(trans_a, 0, m, n, k, alpha, a, lda, a_rows, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0,
+                 skip_zeros != 0);
 }
 
 int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -345,20 +350,21 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
                             float beta, float *c, int ldc, const float *gate, int ld_gate)
 {
     if (k <= 0 || gate == NULL) return -1;
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, gate, ld_gate);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, gate, ld_gate, 0);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb,
-                       float beta, float *c, int ldc, const float *bias, int relu)
+                       float beta, float *c, int ldc, const float *bias, int relu, int skip_zeros)
 {
     if (k <= 0) return -1;      /* no pass over the depth, so no last store to fuse into */
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0,
+                 skip_zeros != 0);
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                 const float *bias, int relu, const float *gate, int ld_gate)
+                 const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros)
 {
     if (!fnn_sgemm_available()) return -1;
     struct workspace *w = workspace();
@@ -383,14 +389,18 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
             /* With few strips of B to reuse a panel, packing it costs more than it saves: full
              * panels of a transposed A (already column by column) are read in place, and so
              * are the rows of an A that is not transposed, when few (10-row panels) */
-            int rows_in_place = !trans_a && mr_panel == 10 && n <= ROWS_IN_PLACE_N;
-            int packed_from = (trans_a && n <= 4 * NR) || rows_in_place ? mc - mc % mr_panel : 0;
+            /* skip_zeros: every panel packed and compacted, its all-zero columns left out */
+            int rows_in_place = !skip_zeros && !trans_a && mr_panel == 10 && n <= ROWS_IN_PLACE_N;
+            int packed_from = !skip_zeros && ((trans_a && n <= 4 * NR) || rows_in_place) ? mc - mc % mr_panel : 0;
+            int32_t (*kept)[KC] = skip_zeros ? w->kept : NULL;
             if (packed_from < mc) {
                 float *dst = ap + (ptrdiff_t)packed_from * kc;
                 if (mr_panel == 14)
-                    pack_a_14(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst);
+                    pack_a_14(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst, kept,
+                              w->n_kept);
                 else
-                    pack_a_10(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst);
+                    pack_a_10(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst, kept,
+                              w->n_kept);
             }
             /* B's rows a multiple of 1 KB apart: read in place, a strip's rows all fall in a
              * few sets of the L1 cache and evict each other.  On an Intel core with AVX-512
@@ -424,7 +434,10 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
                     if (gate != NULL) tile_epilogue.gate = gate + (ptrdiff_t)(ic + ir) * ld_gate + jc;
-                    struct side_run run = side_run(&w->stream, kc);
+                    /* a compacted panel: its kc_panel kept columns meet rows b_rows of the strip */
+                    const int32_t *b_rows = kept != NULL ? kept[ir / mr_panel] : NULL;
+                    int kc_panel = kept != NULL ? w->n_kept[ir / mr_panel] : kc;
+                    struct side_run run = side_run(&w->stream, kc_panel);
                     const struct side_run *lines = &run;
                     if (in_place && rows_in_place) {
                         const float *arows[10], *const *picked = NULL;
@@ -436,16 +449,16 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                                              ld_strip, ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc,
                                              epi);
                     } else if (mr_panel == 14)
-                        micro_kernel_14(kc, mr, nr, panel, cs_a, col_rows, strip, ld_strip, ir == 0 ? next : strip,
-                                        lines, alpha, beta_block, tile, ldc, epi);
+                        micro_kernel_14(kc_panel, mr, nr, panel, cs_a, col_rows, b_rows, strip, ld_strip,
+                                        ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, epi);
                     else if (w->update.n - w->update.done >= 16
-                             && (share = update_share(&w->update, kc, &share_buffer)) != NULL)
-                        micro_kernel_update_10(kc, mr, nr, panel, cs_a, col_rows, strip, ld_strip,
+                             && (share = update_share(&w->update, kc_panel, &share_buffer)) != NULL)
+                        micro_kernel_update_10(kc_panel, mr, nr, panel, cs_a, col_rows, b_rows, strip, ld_strip,
                                                ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, share,
                                                epi);
                     else
-                        micro_kernel_10(kc, mr, nr, panel, cs_a, col_rows, strip, ld_strip, ir == 0 ? next : strip,
-                                        lines, alpha, beta_block, tile, ldc, epi);
+                        micro_kernel_10(kc_panel, mr, nr, panel, cs_a, col_rows, b_rows, strip, ld_strip,
+                                        ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, epi);
                 }
             }
         }
@@ -474,9 +487,9 @@ void fnn_sgemm_side_update_finish(void) {}
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb,
-                       float beta, float *c, int ldc, const float *bias, int relu)
+                       float beta, float *c, int ldc, const float *bias, int relu, int skip_zeros)
 {
-    (void)bias, (void)relu;
+    (void)bias, (void)relu, (void)skip_zeros;
     return fnn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
@@ -490,9 +503,9 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
 
 int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                    const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                   const float *bias, int relu)
+                   const float *bias, int relu, int skip_zeros)
 {
-    (void)trans_a, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)a_rows, (void)b, (void)ldb;
+    (void)skip_zeros, (void)trans_a, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)a_rows, (void)b, (void)ldb;
     (void)beta, (void)c, (void)ldc, (void)bias, (void)relu;
     return -1;
 }

@@ -25,7 +25,7 @@ int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
  * fnn_sgemm would, and for k = 0. */
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb,
-                       float beta, float *c, int ldc, const float *bias, int relu);
+                       float beta, float *c, int ldc, const float *bias, int relu, int skip_zeros);
 
 /* fnn_sgemm, then C := C ⊙ [gate > 0] (gate: m × n, ld_gate floats from a row to the next;
  * where a gate value is not above 0, NaN included, C's is 0), applied to each tile of C as
@@ -45,7 +45,7 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
  * would, and for k = 0 or a_rows = NULL. */
 int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                    const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                   const float *bias, int relu);
+                   const float *bias, int relu, int skip_zeros);
 
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this

@@ -13,7 +13,7 @@
 
 AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
-    const float *const *arows, const ptrdiff_t *col_rows,
+    const float *const *arows, const ptrdiff_t *col_rows, const int32_t *b_rows,
     const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
     float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
 {
@@ -34,9 +34,10 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
 
     for (ptrdiff_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
-        _mm_prefetch((const char *)(b_next + p * ldb), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b_next + p * ldb + 16), _MM_HINT_T0);
+        ptrdiff_t row_b = (b_rows != NULL ? b_rows[p] : p) * ldb;  /* b_rows: the kept columns of a compacted panel */
+        __m512 b0 = _mm512_loadu_ps(b + row_b), b1 = _mm512_loadu_ps(b + row_b + 16);
+        _mm_prefetch((const char *)(b_next + row_b), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b_next + row_b + 16), _MM_HINT_T0);
         if (p % SIDE_EVERY == 0 && p / SIDE_EVERY < side_n) _mm_prefetch(side_line + 64 * (p / SIDE_EVERY), _MM_HINT_T0);
         if (up != NULL && p % UPDATE_EVERY == UPDATE_EVERY / 2 && p / UPDATE_EVERY < up->n_vectors)
             update_vector(up, p / UPDATE_EVERY);
@@ -81,32 +82,40 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
 }
 
 /* the kernel on panels whose column p is contiguous (packed, or a transposed A in place;
- * col_rows: the columns of a transposed A whose rows are picked by index, else NULL) */
+ * col_rows: the columns of a transposed A whose rows are picked by index, else NULL;
+ * b_rows: a compacted panel's kept columns, the rows of B they meet, else NULL) */
 AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
-    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
-    float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
+    const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
+    float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
     if (col_rows != NULL)
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, NULL, epi);
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, NULL, b, ldb, b_next, side, alpha, beta,
+                                 c, ldc, NULL, epi);
+    else if (b_rows != NULL)
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b_rows, b, ldb, b_next, side, alpha, beta,
+                                 c, ldc, NULL, epi);
     else
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
-                                 NULL, epi);
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, NULL, epi);
 }
 
 /* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
 AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
-    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
-    float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up, const struct epilogue *epi)
+    const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
+    float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up,
+    const struct epilogue *epi)
 {
     if (col_rows != NULL)
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, up, epi);
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, NULL, b, ldb, b_next, side, alpha, beta,
+                                 c, ldc, up, epi);
+    else if (b_rows != NULL)
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b_rows, b, ldb, b_next, side, alpha, beta,
+                                 c, ldc, up, epi);
     else
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
-                                 up, epi);
+        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, up, epi);
 }
 
 /* the kernel on MR full rows of A read in place, lda apart, or (arows not NULL) at
@@ -117,41 +126,98 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
     float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
     if (arows != NULL)
-        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
-                                 NULL, epi);
+        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, NULL, epi);
     else
-        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, NULL, NULL, b, ldb, b_next, side, alpha, beta, c, ldc,
-                                 NULL, epi);
+        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, NULL, epi);
+}
+
+/* the columns col[q] of a panel, q < 16, whose bit is set in kept_bits, stored one after
+ * another from slot u on, with keep[slot] := p + q; returns the next free slot.  Each column
+ * goes to the slot of the kept ones before it, so a column left out is overwritten by the
+ * next kept one: no branch on the data, and no chain from one column to the next */
+AVX512 __attribute__((always_inline)) static inline int PANEL(keep_columns)(
+    const __m512 col[16], unsigned kept_bits, int p, int u, __mmask16 panel, float *restrict ap, int32_t *keep)
+{
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    for (int q = 0; q < 16; q++)
+        _mm512_mask_storeu_ps(ap + (u + __builtin_popcount(kept_bits & ((1u << q) - 1))) * MR, panel, col[q]);
+    _mm512_storeu_si512(keep + u, _mm512_maskz_compress_epi32((__mmask16)kept_bits,
+                                                              _mm512_add_epi32(lane, _mm512_set1_epi32(p))));
+    return u + __builtin_popcount(kept_bits);
 }
 
 /* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,
  * the MR values op(A)[i0 + r·MR + i, p0 + p] (rows past mc are zero).  Row r of the stored A
- * is at a_row(a, lda, a_rows, r): row a_rows[r] of a when rows are picked by index. */
+ * is at a_row(a, lda, a_rows, r): row a_rows[r] of a when rows are picked by index.
+ * With kept not NULL the panels are compacted: a column whose MR values are all zero is left
+ * out (it adds nothing to the product), the others follow one another, and kept[r][0 ..
+ * n_kept[r]) lists which columns p panel r holds (the rows of B they meet).  A NaN is kept. */
 AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, const ptrdiff_t *a_rows,
-                                 ptrdiff_t i0, ptrdiff_t p0, int mc, int kc, float *restrict ap)
+                                 ptrdiff_t i0, ptrdiff_t p0, int mc, int kc, float *restrict ap,
+                                 int32_t (*kept)[KC], int *n_kept)
 {
+    const __m512 zero = _mm512_setzero_ps();
     for (int ir = 0; ir < mc; ir += MR, ap += (ptrdiff_t)MR * kc) {
-        int mr = mc - ir < MR ? mc - ir : MR;
+        int mr = mc - ir < MR ? mc - ir : MR, u = 0;   /* u: columns stored so far */
+        int32_t *keep = kept != NULL ? kept[ir / MR] : NULL;
         __mmask16 rows = (__mmask16)((1u << mr) - 1), panel = (1u << MR) - 1;
+        int p = 0;
         if (trans_a) {              /* op(A)[i, p] = A[p, i]: the mr values are neighbours in row p of A */
-            for (int p = 0; p < kc; p++)
-                _mm512_mask_storeu_ps(ap + p * MR, panel,
-                                      _mm512_maskz_loadu_ps(rows, a_row(a, lda, a_rows, p0 + p) + i0 + ir));
+            if (keep != NULL)       /* 16 columns at a time, the kept ones found first */
+                for (; p + 16 <= kc; p += 16) {
+                    __m512 col[16];
+                    unsigned nonzero = 0;
+                    for (int q = 0; q < 16; q++) {
+                        col[q] = _mm512_maskz_loadu_ps(rows, a_row(a, lda, a_rows, p0 + p + q) + i0 + ir);
+                        nonzero |= (unsigned)(_mm512_mask_cmp_ps_mask(rows, col[q], zero, _CMP_NEQ_UQ) != 0) << q;
+                    }
+                    u = PANEL(keep_columns)(col, nonzero, p, u, panel, ap, keep);
+                }
+            for (; p < kc; p++) {
+                __m512 col = _mm512_maskz_loadu_ps(rows, a_row(a, lda, a_rows, p0 + p) + i0 + ir);
+                _mm512_mask_storeu_ps(ap + u * MR, panel, col);
+                if (keep != NULL) {     /* without a branch: whether a column is kept is data */
+                    keep[u] = p;
+                    u += _mm512_mask_cmp_ps_mask(rows, col, zero, _CMP_NEQ_UQ) != 0;
+                } else
+                    u++;
+            }
+            if (keep != NULL) n_kept[ir / MR] = u;
             continue;
         }
-        int p = 0;
         if (mr == MR)               /* 16 columns at a time: load 16 rows (the last repeated), transpose */
             for (; p + 16 <= kc; p += 16) {
                 __m512 r[16];
                 for (int i = 0; i < 16; i++)
                     r[i] = _mm512_loadu_ps(a_row(a, lda, a_rows, i0 + ir + (i < MR ? i : MR - 1)) + p0 + p);
+                unsigned nonzero = 0;
+                if (keep != NULL) {     /* column q is kept where a row is not 0 there (NaN included) */
+                    for (int i = 0; i < MR; i++)
+                        nonzero |= _mm512_cmp_ps_mask(r[i], zero, _CMP_NEQ_UQ);
+                }
                 transpose16(r);
-                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
+                if (keep != NULL)
+                    u = PANEL(keep_columns)(r, nonzero, p, u, panel, ap, keep);
+                else
+                    for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
+                if (keep == NULL) u = p + 16;
             }
-        for (int i = 0; i < MR; i++) {
-            const float *src = i < mr ? a_row(a, lda, a_rows, i0 + ir + i) + p0 : NULL;
-            for (int q = p; q < kc; q++) ap[q * MR + i] = i < mr ? src[q] : 0.0f;
+        for (int q = p; q < kc; q++) {
+            float col[MR];
+            int any = 0;
+            for (int i = 0; i < MR; i++) {
+                col[i] = i < mr ? a_row(a, lda, a_rows, i0 + ir + i)[p0 + q] : 0.0f;
+                any |= !(col[i] == 0.0f);
+            }
+            if (keep != NULL) {
+                if (!any) continue;
+                keep[u] = q;
+            }
+            for (int i = 0; i < MR; i++) ap[u * MR + i] = col[i];
+            u++;
         }
+        if (keep != NULL) n_kept[ir / MR] = u;
     }
 }
-

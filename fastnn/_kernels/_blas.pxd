@@ -27,7 +27,8 @@ cdef bint own_sgemm_ready() noexcept nogil
 # = A[a_rows]ᵀ when trans_a; g = max(0, ·) if relu); False, doing nothing, when float32 products
 # go through BLAS (or k = 0).
 cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
-                    const float *b, int ldb, float *c, int ldc, const float *bias, bint relu) noexcept nogil
+                    const float *b, int ldb, float *c, int ldc, const float *bias, bint relu,
+                    bint skip_zeros=*) noexcept nogil
 
 # v := mu·v − lr·g;  w := w + v (n values), applied on the side of this thread's next float32
 # products, which must not touch w, g or v; the rest by finish_update_in_products (or the next
@@ -40,7 +41,7 @@ cdef void finish_update_in_products() noexcept nogil
 # NULL or n values) with the bias and g applied as fastnn's kernel stores each tile of C.
 # False, doing nothing, when float32 products go through BLAS (or k = 0).
 cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                         float *c, int ldc, const float *bias, bint relu) noexcept nogil
+                         float *c, int ldc, const float *bias, bint relu, bint skip_zeros=*) noexcept nogil
 
 # C := (A·op(B)) ⊙ [gate > 0] (row-major, A not transposed; gate m × n, ld_gate apart), the
 # gate applied as fastnn's kernel stores each tile of C: backpropagation's δ through a relu

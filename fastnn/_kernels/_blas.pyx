@@ -33,11 +33,11 @@ cdef extern from "gemm.h" nogil:
     void fnn_sgemm_side_update(float *w, const float *g, float *v, Py_ssize_t n, float lr, float mu)
     int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
                            const float *a, int lda, const float *b, int ldb,
-                           float beta, float *c, int ldc, const float *bias, int relu)
+                           float beta, float *c, int ldc, const float *bias, int relu, int skip_zeros)
     void fnn_sgemm_side_update_finish()
     int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                        const Py_ssize_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                       const float *bias, int relu)
+                       const float *bias, int relu, int skip_zeros)
     int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                                 const float *a, int lda, const float *b, int ldb,
                                 float beta, float *c, int ldc, const float *gate, int ld_gate)
@@ -100,23 +100,26 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
 
 
 cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                         float *c, int ldc, const float *bias, bint relu) noexcept nogil:
+                         float *c, int ldc, const float *bias, bint relu, bint skip_zeros=False) noexcept nogil:
     """C := g(A·B + bias) in one pass, g = max(0, ·) if relu else the identity (bias may be
     NULL): fastnn's kernel applies the bias and g to each tile of C as it stores it for the
-    last time. False, doing nothing, when float32 products go through BLAS (or k = 0)."""
+    last time; with skip_zeros, the columns of A that are zero in all rows of a panel are
+    left out of it. False, doing nothing, when float32 products go through BLAS (or k = 0)."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
-    return fnn_sgemm_bias_act(0, 0, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu) == 0
+    return fnn_sgemm_bias_act(0, 0, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu, skip_zeros) == 0
 
 
 cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
-                    const float *b, int ldb, float *c, int ldc, const float *bias, bint relu) noexcept nogil:
+                    const float *b, int ldb, float *c, int ldc, const float *bias, bint relu,
+                    bint skip_zeros=False) noexcept nogil:
     """C := g(op(A[a_rows])·B + bias), the rows of A picked by index and read where they lie
     (see fnn_sgemm_rows in gemm.h). False, doing nothing, when float32 products go through
     BLAS (or k = 0): the caller then gathers the rows itself."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
-    return fnn_sgemm_rows(trans_a == Transpose, m, n, k, 1, a, lda, a_rows, b, ldb, 0, c, ldc, bias, relu) == 0
+    return fnn_sgemm_rows(trans_a == Transpose, m, n, k, 1, a, lda, a_rows, b, ldb, 0, c, ldc, bias, relu,
+                          skip_zeros) == 0
 
 
 cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,
@@ -193,13 +196,14 @@ cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a,
                                    ld_gate) == 0
 
 
-def matmul_rows(A, rows, B, C, *, trans_a=False, bias=None, relu=False):
+def matmul_rows(A, rows, B, C, *, trans_a=False, bias=None, relu=False, skip_zeros=False):
     """C := g(op(A[rows])·B + bias) on fastnn's float32 kernel, the rows of A picked by index
     and read where they lie (g = max(0, ·) if relu, else the identity). For tests: returns
     False, leaving C untouched, where that kernel does not run.
 
     A, B, C: C-contiguous float32 matrices; rows: intp indices of rows of A; op(X) = Xᵀ
-    when trans_a; bias: None or B.shape[1] float32 values.
+    when trans_a; bias: None or B.shape[1] float32 values; skip_zeros: the kernel leaves out
+    the columns of op(A) that are zero in all rows of a panel (a mostly-zero A, MNIST's pixels).
     """
     _validate.common_float_dtype(A=A, B=B, C=C)
     if A.dtype != _validate.float32:
@@ -227,7 +231,7 @@ def matmul_rows(A, rows, B, C, *, trans_a=False, bias=None, relu=False):
     cdef const Py_ssize_t *picked = &r[0] if r.shape[0] else NULL
     cdef float *cc = &c[0, 0] if m * n else NULL
     cdef const float *bp = &bv[0] if bias is not None else NULL
-    cdef bint g = relu, done
+    cdef bint g = relu, done, skip = skip_zeros
     with nogil:
-        done = gemm_rows(ta, cm, cn, ck, cfirst(a), lda, picked, cfirst(b), ld, cc, ld, bp, g)
+        done = gemm_rows(ta, cm, cn, ck, cfirst(a), lda, picked, cfirst(b), ld, cc, ld, bp, g, skip)
     return bool(done)
