@@ -290,6 +290,38 @@ def test_forward_counts_nonfinite_inputs(dtype, chunk, n_workers, bad):
             backend.forward(huge, weights, biases, ["relu", "softmax"], out, chunk=chunk, n_workers=n_workers)
 
 
+@pytest.mark.parametrize("sizes", [(300, 40, 10), (300, 500, 10), (300, 10)], ids=["narrowing", "widening", "output"])
+@pytest.mark.parametrize("chunk, n_workers", [(1024, 1), (37, 1), (64, 2)])
+def test_forward_on_mostly_zero_inputs_skips_them_and_still_counts_nonfinite(monkeypatch, sizes, chunk, n_workers):
+    """float32 inputs that are mostly zeros (MNIST's pixels) have the first layer's product
+    leave out each panel's all-zero columns: the outputs are bit for bit those of the dense
+    product, and a NaN or inf in X is still counted exactly, whether the first layer narrows
+    (its output is checked first), widens, or is the output layer."""
+    from fastnn._kernels import train
+    rng = np.random.default_rng(8)
+    X = rng.random((301, sizes[0])).astype(np.float32)
+    X[X < 0.85] = 0.0
+    X[:, :60] = 0.0
+    weights = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(b).astype(np.float32) for b in sizes[1:]]
+    activations = ["relu"] * (len(weights) - 1) + ["softmax"]
+    outs = []
+    for share in (train.ZEROS_TO_SKIP, 1.5):          # 1.5: nothing is skipped
+        monkeypatch.setattr(train, "ZEROS_TO_SKIP", share)
+        assert train._mostly_zeros(X) == (share < 1)
+        outs.append(compiled_backend.forward(X, weights, biases, activations, np.empty((301, sizes[-1]), np.float32),
+                                             chunk=chunk, n_workers=n_workers))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    reference = np.empty_like(outs[0])
+    numpy_backend.forward(X, weights, biases, activations, reference)
+    np.testing.assert_allclose(outs[0], reference, rtol=1e-4, atol=1e-6)
+    monkeypatch.setattr(train, "ZEROS_TO_SKIP", 0.5)
+    X[3, 100], X[250, 299], X[300, 0] = np.nan, np.inf, -np.inf       # (column 0: zero in every other row)
+    with pytest.raises(ValueError, match="X holds 3 NaN or infinite values"):
+        compiled_backend.forward(X, weights, biases, activations, np.empty((301, sizes[-1]), np.float32),
+                                 chunk=chunk, n_workers=n_workers)
+
+
 @pytest.mark.parametrize("n, widths", [(50, (40, 33, 64)), (7, (17, 5, 3)), (20, (30, 1030, 20))])
 def test_relu_gradient_is_applied_as_the_product_stores_delta(n, widths):
     """Backpropagating through a relu layer, fastnn's float32 kernel zeroes δ where the

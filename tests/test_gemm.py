@@ -139,6 +139,61 @@ def test_rows_picked_by_index_are_read_in_place(n_data, k_cols, n_picked, n, tra
     np.testing.assert_array_equal(plain, copied)
 
 
+def mostly_zeros(rng, shape, density):
+    """A float32 matrix with about `density` of its values non-zero, in runs as MNIST's
+    strokes are (so that a panel of rows has whole columns of zeros), plus some -0.0."""
+    A = rng.standard_normal(shape).astype(np.float32)
+    keep = rng.random(shape) < density
+    keep[:, : shape[1] // 4] = False                  # a border that is zero in every row
+    A[~keep] = 0.0
+    A[rng.random(shape) < 0.01] = -0.0
+    return A
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("n_data, k_cols, n_picked, n", GATHERED + [(2000, 784, 1030, 1024), (600, 784, 14, 10)])
+def test_skipping_zero_columns_changes_nothing(n_data, k_cols, n_picked, n, trans_a):
+    """skip_zeros packs each panel of op(A) without the columns that are zero in all its rows
+    and meets only B's matching rows: the sums are the same terms in the same order less
+    exact zeros, so C is bit for bit that of the dense product, with bias and relu, with
+    panels cut short at the edges, with rows of A all zero and with A fully dense."""
+    if _blas.sgemm_kernel() != "fastnn-avx512":
+        pytest.skip("the columns are skipped by fastnn's own kernel only")
+    rng = np.random.default_rng(7 * n_data + k_cols + n_picked + n)
+    for density in (0.0, 0.05, 0.2, 1.0):
+        A = mostly_zeros(rng, (n_data, k_cols), density)
+        rows = rng.integers(0, n_data, n_picked).astype(np.intp)
+        B = rng.standard_normal((n_picked if trans_a else k_cols, n)).astype(np.float32)
+        bias = rng.standard_normal(n).astype(np.float32)
+        shape = (k_cols if trans_a else n_picked, n)
+        dense, skipped = np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
+        assert _blas.matmul_rows(A, rows, B, dense, trans_a=trans_a, bias=bias, relu=True)
+        assert _blas.matmul_rows(A, rows, B, skipped, trans_a=trans_a, bias=bias, relu=True, skip_zeros=True)
+        np.testing.assert_array_equal(skipped, dense)
+        picked = A[rows].astype(np.float64)
+        expected = np.maximum((picked.T if trans_a else picked) @ B + bias, 0)
+        np.testing.assert_allclose(skipped, expected, rtol=0, atol=2e-6 * np.sqrt(B.shape[0]) * 8)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_skipping_zero_columns_keeps_nan_and_inf(trans_a):
+    """A NaN or an infinity in op(A) is not zero: its column is kept, and it reaches C as in
+    the dense product (NaN, or ±inf where the row of B has no zero)."""
+    if _blas.sgemm_kernel() != "fastnn-avx512":
+        pytest.skip("the columns are skipped by fastnn's own kernel only")
+    A = np.zeros((40, 300), np.float32)
+    A[3, 17], A[25, 290] = np.nan, np.inf
+    rows = np.arange(40, dtype=np.intp)
+    B = np.ones((40 if trans_a else 300, 64), np.float32)
+    C = np.zeros((300 if trans_a else 40, 64), np.float32)
+    assert _blas.matmul_rows(A, rows, B, C, trans_a=trans_a, skip_zeros=True)
+    nan_at, inf_at = ((17, 290) if trans_a else (3, 25))
+    assert np.isnan(C[nan_at]).all() and np.isposinf(C[inf_at]).all()
+    others = np.ones(C.shape[0], bool)
+    others[[nan_at, inf_at]] = False
+    assert (C[others] == 0).all()
+
+
 def test_rows_picked_by_index_are_checked():
     A, B, C = np.zeros((5, 3), np.float32), np.zeros((3, 2), np.float32), np.zeros((2, 2), np.float32)
     with pytest.raises(ValueError, match=r"rows holds indices outside \[0, 5\)"):

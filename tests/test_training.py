@@ -416,6 +416,40 @@ def test_first_layer_by_units_trains_like_the_rows_split(monkeypatch, dtype, fir
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
 
 
+@pytest.mark.parametrize("workers, split", [(1, "batch"), (2, "batch"), (2, "units")])
+def test_mostly_zero_data_trains_the_same_with_its_zeros_skipped(monkeypatch, workers, split):
+    """float32 data that is mostly zeros (here 85%, in MNIST-like strokes and a blank border)
+    has the first layer's products, forward and dW, leave out the columns of each panel that
+    are zero in all its rows (gemm.c, skip_zeros). What is left out adds exactly 0, so the
+    losses, weights and gradients are bit for bit those of the dense products, by one worker
+    or two, whichever way they share a step (the first layer by units, 300 inputs > 40 rows)."""
+    from fastnn._kernels import train
+    rng = np.random.default_rng(4)
+    x = rng.random((250, 300)).astype(np.float32)
+    x[x < 0.8] = 0.0
+    x[:, :40] = 0.0
+    y = rng.integers(0, 10, 250)
+    order = rng.permutation(250).astype(np.intp)
+    assert train._mostly_zeros(x) and not train._mostly_zeros(x + 1) and not train._mostly_zeros(x.astype(np.float64))
+    results = []
+    for share in (train.ZEROS_TO_SKIP, 1.5):          # 1.5: no data is "mostly zeros", nothing skipped
+        monkeypatch.setattr(train, "ZEROS_TO_SKIP", share)
+        assert train._mostly_zeros(x) == (share < 1)
+        model = Sequential([Dense(64, activation="relu", input_shape=(300,)), Dense(32, activation="relu"),
+                            Dense(10, activation="softmax")], seed=3)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(40, n_workers=workers, split=split)
+        losses = np.zeros(7)
+        assert trainer.train(x_, labels, Y, w, order, 0, 7, 0.05, 0.0, 0.9, False, 0, losses, 1)[0] == 7
+        results.append([losses] + model.get_weights() + [layer.dW.copy() for layer in model.layers])
+    assert np.abs(results[0][1] - results[1][1]).max() == 0 and np.all(np.isfinite(results[0][0]))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+    unskipped = Sequential([Dense(64, activation="relu", input_shape=(300,))], seed=3).get_weights()[0]
+    assert np.abs(results[0][1] - unskipped).max() > 1e-3        # it trained
+
+
 @pytest.mark.parametrize("n_in, width", [(70, 2048), (784, 64), (3, 30730)])
 def test_blocked_update_equals_whole_gradient_steps(n_in, width):
     """Within a train() call the weight gradient of a layer is computed and applied a block
