@@ -198,7 +198,6 @@ struct pending_update {                         /* see fnn_sgemm_side_update */
 struct workspace {
     float a[MC * KC];                           /* packed panels of op(A) */
     int32_t kept[MC / 10][KC];                  /* compacted panels: the columns each holds */
-    int32_t kept_slack[16];                     /* (16 indices are stored at a time) */
     int n_kept[MC / 10];
     float b[KC * NR];                           /* a packed strip of op(B) */
     struct stream stream;

@@ -136,7 +136,8 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
 /* the columns col[q] of a panel, q < 16, whose bit is set in kept_bits, stored one after
  * another from slot u on, with keep[slot] := p + q; returns the next free slot.  Each column
  * goes to the slot of the kept ones before it, so a column left out is overwritten by the
- * next kept one: no branch on the data, and no chain from one column to the next */
+ * next kept one: no branch on the data, and no chain from one column to the next.  (All 16
+ * slots from u on are written, and u <= p, so nothing is written past column p + 15.) */
 AVX512 __attribute__((always_inline)) static inline int PANEL(keep_columns)(
     const __m512 col[16], unsigned kept_bits, int p, int u, __mmask16 panel, float *restrict ap, int32_t *keep)
 {
@@ -200,9 +201,10 @@ AVX512 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t lda, con
                 transpose16(r);
                 if (keep != NULL)
                     u = PANEL(keep_columns)(r, nonzero, p, u, panel, ap, keep);
-                else
+                else {
                     for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(ap + (p + q) * MR, panel, r[q]);
-                if (keep == NULL) u = p + 16;
+                    u = p + 16;
+                }
             }
         for (int q = p; q < kc; q++) {
             float col[MR];
