@@ -7,7 +7,9 @@
  *       pack that block of op(A) into panels of MR rows, each stored column by column
  *       for each strip of NR = 32 columns of op(B):
  *           op(B)'s strip is read in place, one row of 32 floats per step of p
- *           (op(B) = Bᵀ is first transposed, 16 × 16 at a time, into a small buffer)
+ *           (op(B) = Bᵀ is first transposed, 16 × 16 at a time, into a small buffer;
+ *           B's rows a multiple of 1 KB apart are copied into it; a B packed once for
+ *           many products, fnn_sgemm_pack_b, is read where it was packed)
  *           for each panel: the micro-kernel adds the MR × 32 tile
  *                           C[i, j] += Σ_p A[i, p] · B[p, j]
  *                           kept in 2·MR of the 32 vector registers
@@ -325,14 +327,14 @@ int fnn_sgemm_available(void)
 int fnn_sgemm_ready(void) { return fnn_sgemm_available() && workspace() != NULL; }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                 const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                 const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros);
+                 const ptrdiff_t *a_rows, const float *b, int ldb, const float *b_packed, float beta, float *c,
+                 int ldc, const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros);
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc)
 {
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, NULL, 0, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, NULL, 0, 0);
 }
 
 int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
@@ -340,7 +342,7 @@ int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a
                    const float *bias, int relu, int skip_zeros)
 {
     if (k <= 0 || a_rows == NULL) return -1;
-    return sgemm(trans_a, 0, m, n, k, alpha, a, lda, a_rows, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0,
+    return sgemm(trans_a, 0, m, n, k, alpha, a, lda, a_rows, b, ldb, NULL, beta, c, ldc, bias, relu != 0, NULL, 0,
                  skip_zeros != 0);
 }
 
@@ -349,7 +351,7 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
                             float beta, float *c, int ldc, const float *gate, int ld_gate)
 {
     if (k <= 0 || gate == NULL) return -1;
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, NULL, 0, gate, ld_gate, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate, 0);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -357,13 +359,34 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
                        float beta, float *c, int ldc, const float *bias, int relu, int skip_zeros)
 {
     if (k <= 0) return -1;      /* no pass over the depth, so no last store to fuse into */
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, bias, relu != 0, NULL, 0,
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, bias, relu != 0, NULL,
+                 0, skip_zeros != 0);
+}
+
+ptrdiff_t fnn_sgemm_packed_b_size(int k, int n)
+{
+    return k > 0 && n > 0 ? (ptrdiff_t)k * ((n + NR - 1) / NR) * NR : 0;
+}
+
+int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
+{
+    if (!fnn_sgemm_available() || k <= 0 || n <= 0) return -1;
+    for (int jc = 0; jc < n; jc += NR)      /* strip jc / NR: its k rows of NR floats */
+        pack_b_edge(b, ldb, 0, jc, k, n - jc < NR ? n - jc : NR, packed + (ptrdiff_t)(jc / NR) * k * NR);
+    return 0;
+}
+
+int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
+                              int ldc, const float *bias, int relu, int skip_zeros)
+{
+    if (k <= 0 || b_packed == NULL) return -1;
+    return sgemm(0, 0, m, n, k, 1.0f, a, lda, NULL, NULL, NR, b_packed, 0.0f, c, ldc, bias, relu != 0, NULL, 0,
                  skip_zeros != 0);
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                 const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
-                 const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros)
+                 const ptrdiff_t *a_rows, const float *b, int ldb, const float *b_packed, float beta, float *c,
+                 int ldc, const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros)
 {
     if (!fnn_sgemm_available()) return -1;
     struct workspace *w = workspace();
@@ -406,15 +429,16 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
              * (48 KB L1), net B's 1024-wide products ran at 53-61 GFLOP/s in place and at
              * 125-130 packed; on the Zen 4 core packing cost about 5%, so only these strides,
              * and only when more than one panel reads the strip, are packed */
-            int pack_strided = !trans_b && ldb % 256 == 0 && mc > mr_panel;
+            int pack_strided = b_packed == NULL && !trans_b && ldb % 256 == 0 && mc > mr_panel;
             int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu || gate != NULL);
             for (int jc = 0; jc < n; jc += NR) {
                 int nr = n - jc < NR ? n - jc : NR;
                 struct epilogue tile_epilogue = {bias != NULL ? bias + jc : NULL, relu, NULL, ld_gate};
                 const struct epilogue *epi = fused ? &tile_epilogue : NULL;
-                const float *strip = b + (ptrdiff_t)pc * ldb + jc;
-                ptrdiff_t ld_strip = ldb;
-                if (trans_b || nr < NR || pack_strided) {
+                const float *strip = b_packed != NULL ? b_packed + ((ptrdiff_t)(jc / NR) * k + pc) * NR
+                                                      : b + (ptrdiff_t)pc * ldb + jc;
+                ptrdiff_t ld_strip = b_packed != NULL ? NR : ldb;
+                if (b_packed == NULL && (trans_b || nr < NR || pack_strided)) {
                     if (trans_b)
                         pack_bt(b, ldb, pc, jc, kc, nr, bs);
                     else
@@ -422,7 +446,8 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                     strip = bs, ld_strip = NR;
                 }
                 /* the first panel's pass fetches the next strip of B read in place */
-                const float *next = !trans_b && jc + NR + NR <= n ? strip + NR : strip;
+                const float *next = b_packed != NULL ? (jc + NR < n ? strip + (ptrdiff_t)k * NR : strip)
+                                    : !trans_b && jc + NR + NR <= n ? strip + NR : strip;
                 for (int ir = 0; ir < mc; ir += mr_panel) {
                     int in_place = ir < packed_from, mr = mc - ir < mr_panel ? mc - ir : mr_panel;
                     /* a transposed A read in place: column p of the panel is row pc + p of A
@@ -506,6 +531,26 @@ int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a
 {
     (void)skip_zeros, (void)trans_a, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)a_rows, (void)b, (void)ldb;
     (void)beta, (void)c, (void)ldc, (void)bias, (void)relu;
+    return -1;
+}
+
+ptrdiff_t fnn_sgemm_packed_b_size(int k, int n)
+{
+    (void)k, (void)n;
+    return 0;
+}
+
+int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
+{
+    (void)k, (void)n, (void)b, (void)ldb, (void)packed;
+    return -1;
+}
+
+int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
+                              int ldc, const float *bias, int relu, int skip_zeros)
+{
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b_packed, (void)c, (void)ldc, (void)bias, (void)relu;
+    (void)skip_zeros;
     return -1;
 }
 

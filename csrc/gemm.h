@@ -52,6 +52,19 @@ int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a
                    const ptrdiff_t *a_rows, const float *b, int ldb, float beta, float *c, int ldc,
                    const float *bias, int relu, int skip_zeros);
 
+/* op(B) = B (k × n, row-major, ldb floats from a row to the next) packed once for many
+ * products that share it: strip s (columns 32·s .. 32·s + 31, past n zero) holds its k rows
+ * of 32 floats one after another, at packed + 32·k·s.  fnn_sgemm_packed_b_size gives the
+ * floats packed needs (0 where fnn_sgemm cannot run); fnn_sgemm_pack_b returns 0, or -1
+ * where fnn_sgemm cannot run.  fnn_sgemm_bias_act_packed is fnn_sgemm_bias_act (A not
+ * transposed, alpha = 1, beta = 0) reading such a B: predict multiplies each chunk of rows
+ * by the same weights, and reads them packed where a layer's weights are far beyond the
+ * L2 cache (B's rows 4 KB apart miss the hardware prefetcher, strip after strip). */
+ptrdiff_t fnn_sgemm_packed_b_size(int k, int n);
+int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed);
+int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
+                              int ldc, const float *bias, int relu, int skip_zeros);
+
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this
  * thread's following fnn_sgemm calls until all are fetched or the next call of this

@@ -322,6 +322,35 @@ def test_forward_on_mostly_zero_inputs_skips_them_and_still_counts_nonfinite(mon
                                  chunk=chunk, n_workers=n_workers)
 
 
+@pytest.mark.parametrize("sizes, activations", [((784, 1024, 1024, 10), ("relu", "linear", "softmax")),
+                                                 ((50, 129, 200, 130, 33), ("linear", "relu", "relu", "tanh"))])
+@pytest.mark.parametrize("chunk, n_workers", [(140, 1), (37, 1), (64, 2)])
+@pytest.mark.parametrize("density", [1.0, 0.2])
+def test_forward_with_packed_wide_weights_equals_one_chunk(sizes, activations, chunk, n_workers, density):
+    """predict packs the weights of a relu or linear layer wider than 128 units once per call
+    when more than one chunk reads them (strips of 32 columns, the last zero-padded): the
+    outputs are bit for bit those of one chunk (weights read in place), with or without the
+    first layer skipping zeros, and agree with the NumPy backend.  (Through BLAS nothing is
+    packed, and a product's rounding may depend on its number of rows: close, not equal.)"""
+    from fastnn._kernels import _blas
+    rng = np.random.default_rng(len(sizes) + chunk)
+    X = rng.standard_normal((333, sizes[0])).astype(np.float32)
+    X[rng.random(X.shape) > density] = 0.0
+    weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(b).astype(np.float32) for b in sizes[1:]]
+    one_chunk = compiled_backend.forward(X, weights, biases, list(activations), np.empty((333, sizes[-1]), np.float32),
+                                         chunk=333, n_workers=1)
+    chunked = compiled_backend.forward(X, weights, biases, list(activations), np.empty((333, sizes[-1]), np.float32),
+                                       chunk=chunk, n_workers=n_workers)
+    if _blas.sgemm_kernel() == "fastnn-avx512":
+        np.testing.assert_array_equal(chunked, one_chunk)
+    else:
+        np.testing.assert_allclose(chunked, one_chunk, rtol=1e-5, atol=1e-6)
+    reference = np.empty_like(one_chunk)
+    numpy_backend.forward(X, weights, biases, list(activations), reference)
+    np.testing.assert_allclose(chunked, reference, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("n, widths", [(50, (40, 33, 64)), (7, (17, 5, 3)), (20, (30, 1030, 20))])
 def test_relu_gradient_is_applied_as_the_product_stores_delta(n, widths):
     """Backpropagating through a relu layer, fastnn's float32 kernel zeroes δ where the

@@ -40,8 +40,16 @@ cdef void finish_update_in_products() noexcept nogil
 # C := g(A·B + bias) (row-major, no transposes; g = max(0, ·) if relu, else the identity; bias
 # NULL or n values) with the bias and g applied as fastnn's kernel stores each tile of C.
 # False, doing nothing, when float32 products go through BLAS (or k = 0).
+# With b_packed not NULL, B is read from there, packed by pack_weights.
 cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                         float *c, int ldc, const float *bias, bint relu, bint skip_zeros=*) noexcept nogil
+                         float *c, int ldc, const float *bias, bint relu, bint skip_zeros=*,
+                         const float *b_packed=*) noexcept nogil
+
+# B (k × n, ldb apart) packed once into packed (packed_weights_size(k, n) floats) in the strips
+# fastnn's kernel reads, for many products by the same B (predict's chunks); False, doing
+# nothing (and size 0), when float32 products go through BLAS.
+cdef Py_ssize_t packed_weights_size(int k, int n) noexcept nogil
+cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noexcept nogil
 
 # C := (A·op(B)) ⊙ [gate > 0] (row-major, A not transposed; gate m × n, ld_gate apart), the
 # gate applied as fastnn's kernel stores each tile of C: backpropagation's δ through a relu

@@ -41,6 +41,10 @@ cdef extern from "gemm.h" nogil:
     int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                                 const float *a, int lda, const float *b, int ldb,
                                 float beta, float *c, int ldc, const float *gate, int ld_gate)
+    Py_ssize_t fnn_sgemm_packed_b_size(int k, int n)
+    int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
+    int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
+                                  int ldc, const float *bias, int relu, int skip_zeros)
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -100,14 +104,30 @@ cdef bint prefetch_rows_in_products(const float *x, const Py_ssize_t *index, Py_
 
 
 cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                         float *c, int ldc, const float *bias, bint relu, bint skip_zeros=False) noexcept nogil:
+                         float *c, int ldc, const float *bias, bint relu, bint skip_zeros=False,
+                         const float *b_packed=NULL) noexcept nogil:
     """C := g(A·B + bias) in one pass, g = max(0, ·) if relu else the identity (bias may be
     NULL): fastnn's kernel applies the bias and g to each tile of C as it stores it for the
     last time; with skip_zeros, the columns of A that are zero in all rows of a panel are
-    left out of it. False, doing nothing, when float32 products go through BLAS (or k = 0)."""
+    left out of it; with b_packed (B packed by pack_weights), B is read from there.  False,
+    doing nothing, when float32 products go through BLAS (or k = 0)."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
+    if b_packed != NULL:
+        return fnn_sgemm_bias_act_packed(m, n, k, a, lda, b_packed, c, ldc, bias, relu, skip_zeros) == 0
     return fnn_sgemm_bias_act(0, 0, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu, skip_zeros) == 0
+
+
+cdef Py_ssize_t packed_weights_size(int k, int n) noexcept nogil:
+    """The floats pack_weights needs for a k × n B; 0 when float32 products go through BLAS."""
+    return fnn_sgemm_packed_b_size(k, n) if _own_sgemm else 0
+
+
+cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noexcept nogil:
+    """packed := B (k × n) in the strips fastnn's kernel reads (see fnn_sgemm_pack_b in
+    gemm.h), for many products by the same B through gemm_bias_relu(b_packed=packed).
+    False, doing nothing, when float32 products go through BLAS."""
+    return _own_sgemm and fnn_sgemm_pack_b(k, n, b, ldb, packed) == 0
 
 
 cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
