@@ -26,6 +26,13 @@ void fnn_barrier_wait(fnn_barrier *barrier)
     }
 }
 
+void fnn_counter_init(fnn_counter *counter) { atomic_store(&counter->next, 0); }
+
+long fnn_counter_take(fnn_counter *counter)
+{
+    return atomic_fetch_add_explicit(&counter->next, 1, memory_order_relaxed);
+}
+
 typedef struct {
     void (*work)(void *arg, int worker);
     void *arg;

@@ -16,6 +16,17 @@ typedef struct {
 
 void fnn_barrier_init(fnn_barrier *barrier, int n_workers);
 
+/* A shared count of pieces of work handed out: each worker takes the next piece when it is
+ * ready for one, so a worker slowed down (a busy or descheduled core) simply takes fewer. */
+typedef struct {
+    atomic_long next;
+} fnn_counter;
+
+void fnn_counter_init(fnn_counter *counter);
+
+/* The next piece's number (0, 1, 2, ... over all workers, each handed out once). */
+long fnn_counter_take(fnn_counter *counter);
+
 /* Block until all n_workers have called it; spins briefly, then yields the CPU. */
 void fnn_barrier_wait(fnn_barrier *barrier);
 

@@ -613,8 +613,9 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose=0):
         """The network's outputs ŷ = f(x), shape (n_samples, units) (probabilities for softmax).
 
-        The rows run in chunks in one compiled call; on two or more cores the two halves of
-        the rows run on two threads (the result does not depend on it, nor on batch_size).
+        The rows run in chunks in one compiled call; on two or more cores two threads share
+        the chunks, each taking the next when it is done with one (the result does not
+        depend on it, nor on batch_size).
         """
         self._require_built("predict")
         x = self._check_x(x, finite=False)          # the forward pass checks finiteness chunk by chunk

@@ -57,6 +57,10 @@ cdef extern from "team.h" nogil:
         pass
     void fnn_barrier_init(fnn_barrier *barrier, int n_workers)
     void fnn_barrier_wait(fnn_barrier *barrier)
+    ctypedef struct fnn_counter:
+        pass
+    void fnn_counter_init(fnn_counter *counter)
+    long fnn_counter_take(fnn_counter *counter)
     int fnn_team_run(int n_workers, void (*work)(void *arg, int worker) noexcept nogil, void *arg)
     double fnn_team_round_trip_ns(long rounds)
 
@@ -1049,6 +1053,7 @@ cdef struct Forward:   # one predict() call, shared by its workers
     void *X
     void *out
     Py_ssize_t n_rows, chunk, ld
+    fnn_counter chunks  # the chunks of rows handed out so far (each worker takes the next one)
     void **scratch      # per worker: two (chunk × ld) buffers, one after the other
     Py_ssize_t nonfinite[2]   # per worker: NaN/inf entries seen in its rows of X
     bint sparse_X             # X mostly zeros: the first layer's product leaves out all-zero columns
@@ -1063,8 +1068,8 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
 
     X : (n_samples, n_in); weights[l] : (n_in_l, n_out_l); biases[l] : (n_out_l,) or None;
     activations[l] : name; out : (n_samples, n_out_last). The rows are processed in chunks
-    of ``chunk`` rows; with n_workers = 2 the two halves of the rows run on two threads
-    (use single-threaded BLAS then). Returns out.
+    of ``chunk`` rows; with n_workers = 2 two threads share them, each taking the next chunk
+    when it is done with one (use single-threaded BLAS then). Returns out.
     """
     dtype = _validate.array("X", X, 2)
     if len(weights) == 0 or not (len(weights) == len(biases) == len(activations)):
@@ -1132,6 +1137,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         f.X, f.out, f.n_rows, f.chunk, f.ld = addr(X), addr(out), X.shape[0], chunk, ld_scratch
         f.scratch = scratch_ptrs
         f.nonfinite[0] = f.nonfinite[1] = 0
+        fnn_counter_init(&f.chunks)
         f.sparse_X = _mostly_zeros(X)
         f.packed_W = packed_W
         with nogil:
@@ -1158,10 +1164,12 @@ cdef void _forward_worker(void *arg, int worker) noexcept nogil:
 
 
 cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
-    """This worker's block of rows, chunk by chunk: I := X rows; for each layer Z := I·W + b,
-    A := g(Z) into the other scratch buffer (the last layer writes into out)."""
-    cdef Py_ssize_t lo = worker * f.n_rows // f.n_workers, hi = (worker + 1) * f.n_rows // f.n_workers
-    cdef Py_ssize_t start, m, r, ld_I, ld_Z
+    """The chunks of rows this worker takes, one after another: I := X rows; for each layer
+    Z := I·W + b, A := g(Z) into the other scratch buffer (the last layer writes into out).
+    Each worker takes the next chunk when it has finished one (on a shared machine one core
+    is often slowed for a while: it then does fewer chunks instead of holding up the call)."""
+    cdef Py_ssize_t n_chunks = (f.n_rows + f.chunk - 1) // f.chunk
+    cdef Py_ssize_t current, following, start, m, r, ld_I, ld_Z
     cdef int l
     # X's NaN/inf check: when the first layer narrows (net A: 784 -> 64) and its product
     # propagates them, its output is checked instead, 12× fewer values, and the chunk of X
@@ -1174,14 +1182,17 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
     cdef floating *buffers = <floating *> f.scratch[worker]
     cdef floating *I
     cdef floating *Z
-    start = lo
-    while start < hi:
-        m = min(f.chunk, hi - start)
+    current = fnn_counter_take(&f.chunks)
+    while current < n_chunks:
+        start = current * f.chunk
+        m = min(f.chunk, f.n_rows - start)
+        following = fnn_counter_take(&f.chunks)       # taken now, so that its rows can be fetched
         I = rows(f.X, start, f.layers[0].n_in, tag)
         if floating is float:       # the next chunk's rows come towards the cache while this one's products run
-            if start + m < hi:
-                prefetch_rows_in_products(<float *> I + m * f.layers[0].n_in, &_FIRST_ROW, 1, 0,
-                                          min(f.chunk, hi - start - m) * f.layers[0].n_in)
+            if following < n_chunks:
+                prefetch_rows_in_products(<float *> rows(f.X, following * f.chunk, f.layers[0].n_in, tag),
+                                          &_FIRST_ROW, 1, 0,
+                                          min(f.chunk, f.n_rows - following * f.chunk) * f.layers[0].n_in)
             if not check_after:
                 f.nonfinite[worker] += fnn_count_nonfinite_f32(I, m * f.layers[0].n_in)
         else:
@@ -1216,6 +1227,6 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
                 for r in range(m):
                     bias_activation(L.act, <floating *> L.b, Z + r * ld_Z, Z + r * ld_Z, 1, L.n_out)
             I, ld_I = Z, ld_Z
-        start += m
+        current = following
     if floating is float:
         prefetch_rows_in_products(NULL, NULL, 0, 0, 0)
