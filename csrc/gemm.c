@@ -376,12 +376,12 @@ int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
     return 0;
 }
 
-int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
-                              int ldc, const float *bias, int relu, int skip_zeros)
+int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
+                     const float *b_packed, float *c, int ldc, const float *bias, int relu, int skip_zeros)
 {
     if (k <= 0 || b_packed == NULL) return -1;
-    return sgemm(0, 0, m, n, k, 1.0f, a, lda, NULL, NULL, NR, b_packed, 0.0f, c, ldc, bias, relu != 0, NULL, 0,
-                 skip_zeros != 0);
+    return sgemm(trans_a, 0, m, n, k, 1.0f, a, lda, a_rows, NULL, NR, b_packed, 0.0f, c, ldc, bias, relu != 0,
+                 NULL, 0, skip_zeros != 0);
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -546,11 +546,11 @@ int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
     return -1;
 }
 
-int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
-                              int ldc, const float *bias, int relu, int skip_zeros)
+int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
+                     const float *b_packed, float *c, int ldc, const float *bias, int relu, int skip_zeros)
 {
-    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b_packed, (void)c, (void)ldc, (void)bias, (void)relu;
-    (void)skip_zeros;
+    (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)a_rows, (void)b_packed, (void)c;
+    (void)ldc, (void)bias, (void)relu, (void)skip_zeros;
     return -1;
 }
 

@@ -56,14 +56,16 @@ int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a
  * products that share it: strip s (columns 32·s .. 32·s + 31, past n zero) holds its k rows
  * of 32 floats one after another, at packed + 32·k·s.  fnn_sgemm_packed_b_size gives the
  * floats packed needs (0 where fnn_sgemm cannot run); fnn_sgemm_pack_b returns 0, or -1
- * where fnn_sgemm cannot run.  fnn_sgemm_bias_act_packed is fnn_sgemm_bias_act (A not
- * transposed, alpha = 1, beta = 0) reading such a B: predict multiplies each chunk of rows
- * by the same weights, and reads them packed where a layer's weights are far beyond the
- * L2 cache (B's rows 4 KB apart miss the hardware prefetcher, strip after strip). */
+ * where fnn_sgemm cannot run.  fnn_sgemm_packed is fnn_sgemm_rows (a_rows may be NULL: A as
+ * stored) with alpha = 1 and beta = 0, reading such a B.  predict multiplies each chunk of
+ * rows by the same weights, and training each block of dW rows by the same δ: packed once,
+ * a wide B is not copied again for every product (and its rows, 4 KB apart for 1024
+ * columns, are not fetched one page at a time, which the hardware prefetcher does not
+ * follow).  Returns -1, leaving C untouched, where fnn_sgemm would, and for k = 0. */
 ptrdiff_t fnn_sgemm_packed_b_size(int k, int n);
 int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed);
-int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
-                              int ldc, const float *bias, int relu, int skip_zeros);
+int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
+                     const float *b_packed, float *c, int ldc, const float *bias, int relu, int skip_zeros);
 
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this

@@ -450,6 +450,41 @@ def test_mostly_zero_data_trains_the_same_with_its_zeros_skipped(monkeypatch, wo
     assert np.abs(results[0][1] - unskipped).max() > 1e-3        # it trained
 
 
+@pytest.mark.parametrize("workers, split", [(1, "batch"), (2, "batch"), (2, "units")])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_wide_layers_train_the_same_with_their_delta_packed_once(monkeypatch, workers, split, sparse):
+    """A layer wider than PACKED_WIDER_THAN units has its δ packed once per step into the
+    strips fastnn's kernel reads, and every block of its dW rows (the first layer's read in
+    place from the data, skipping zeros or not) multiplies that packed δ instead of packing
+    it again: losses, weights and gradients are bit for bit those of products that read δ
+    where it lies, by one worker or two, whichever way they share a step (1030 columns: the
+    last strip of 32 is zero-padded)."""
+    from fastnn._kernels import _blas, train
+    rng = np.random.default_rng(5)
+    x = rng.random((120, 300)).astype(np.float32)
+    if sparse:
+        x[x < 0.8] = 0.0
+    y = rng.integers(0, 10, 120)
+    order = rng.permutation(120).astype(np.intp)
+    results = []
+    for wider_than in (train.PACKED_WIDER_THAN, 1 << 30):        # 1 << 30: nothing is packed
+        monkeypatch.setattr(train, "PACKED_WIDER_THAN", wider_than)
+        model = Sequential([Dense(1030, activation="relu", input_shape=(300,)), Dense(256, activation="relu"),
+                            Dense(10, activation="softmax")], seed=3)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
+        x_, labels, Y, w = model._prepare(x, y)
+        trainer = model._training_buffers(40, n_workers=workers, split=split)
+        assert (trainer._packed_delta is not None) == (wider_than < 1030 and _blas.sgemm_kernel() == "fastnn-avx512")
+        losses = np.zeros(3)
+        assert trainer.train(x_, labels, Y, w, order, 0, 3, 0.05, 0.0, 0.9, False, 0, losses, 1)[0] == 3
+        results.append([losses] + model.get_weights() + [layer.dW.copy() for layer in model.layers])
+    assert np.all(np.isfinite(results[0][0]))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+    untrained = Sequential([Dense(1030, activation="relu", input_shape=(300,))], seed=3).get_weights()[0]
+    assert np.abs(results[0][1] - untrained).max() > 1e-4        # it trained
+
+
 @pytest.mark.parametrize("n_in, width", [(70, 2048), (784, 64), (3, 30730)])
 def test_blocked_update_equals_whole_gradient_steps(n_in, width):
     """Within a train() call the weight gradient of a layer is computed and applied a block

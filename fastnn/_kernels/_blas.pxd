@@ -28,7 +28,7 @@ cdef bint own_sgemm_ready() noexcept nogil
 # go through BLAS (or k = 0).
 cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
                     const float *b, int ldb, float *c, int ldc, const float *bias, bint relu,
-                    bint skip_zeros=*) noexcept nogil
+                    bint skip_zeros=*, const float *b_packed=*) noexcept nogil
 
 # v := mu·v − lr·g;  w := w + v (n values), applied on the side of this thread's next float32
 # products, which must not touch w, g or v; the rest by finish_update_in_products (or the next
@@ -50,6 +50,9 @@ cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const flo
 # nothing (and size 0), when float32 products go through BLAS.
 cdef Py_ssize_t packed_weights_size(int k, int n) noexcept nogil
 cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noexcept nogil
+# C := op(A)·B, B packed by pack_weights; False, doing nothing, when float32 products go through BLAS.
+cdef bint gemm_packed(Trans trans_a, int m, int n, int k, const float *a, int lda, const float *b_packed,
+                      float *c, int ldc) noexcept nogil
 
 # C := (A·op(B)) ⊙ [gate > 0] (row-major, A not transposed; gate m × n, ld_gate apart), the
 # gate applied as fastnn's kernel stores each tile of C: backpropagation's δ through a relu

@@ -43,8 +43,8 @@ cdef extern from "gemm.h" nogil:
                                 float beta, float *c, int ldc, const float *gate, int ld_gate)
     Py_ssize_t fnn_sgemm_packed_b_size(int k, int n)
     int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
-    int fnn_sgemm_bias_act_packed(int m, int n, int k, const float *a, int lda, const float *b_packed, float *c,
-                                  int ldc, const float *bias, int relu, int skip_zeros)
+    int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
+                         const float *b_packed, float *c, int ldc, const float *bias, int relu, int skip_zeros)
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -114,13 +114,22 @@ cdef bint gemm_bias_relu(int m, int n, int k, const float *a, int lda, const flo
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
     if b_packed != NULL:
-        return fnn_sgemm_bias_act_packed(m, n, k, a, lda, b_packed, c, ldc, bias, relu, skip_zeros) == 0
+        return fnn_sgemm_packed(0, m, n, k, a, lda, NULL, b_packed, c, ldc, bias, relu, skip_zeros) == 0
     return fnn_sgemm_bias_act(0, 0, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu, skip_zeros) == 0
 
 
 cdef Py_ssize_t packed_weights_size(int k, int n) noexcept nogil:
     """The floats pack_weights needs for a k × n B; 0 when float32 products go through BLAS."""
     return fnn_sgemm_packed_b_size(k, n) if _own_sgemm else 0
+
+
+cdef bint gemm_packed(Trans trans_a, int m, int n, int k, const float *a, int lda, const float *b_packed,
+                      float *c, int ldc) noexcept nogil:
+    """C := op(A)·B with B packed by pack_weights. False, doing nothing, when float32 products
+    go through BLAS (or k = 0)."""
+    if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
+        return False
+    return fnn_sgemm_packed(trans_a == Transpose, m, n, k, a, lda, NULL, b_packed, c, ldc, NULL, 0, 0) == 0
 
 
 cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noexcept nogil:
@@ -132,12 +141,16 @@ cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noe
 
 cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
                     const float *b, int ldb, float *c, int ldc, const float *bias, bint relu,
-                    bint skip_zeros=False) noexcept nogil:
+                    bint skip_zeros=False, const float *b_packed=NULL) noexcept nogil:
     """C := g(op(A[a_rows])·B + bias), the rows of A picked by index and read where they lie
-    (see fnn_sgemm_rows in gemm.h). False, doing nothing, when float32 products go through
-    BLAS (or k = 0): the caller then gathers the rows itself."""
+    (see fnn_sgemm_rows in gemm.h); with b_packed, B read from there (pack_weights). False,
+    doing nothing, when float32 products go through BLAS (or k = 0): the caller then
+    gathers the rows itself."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
+    if b_packed != NULL:
+        return fnn_sgemm_packed(trans_a == Transpose, m, n, k, a, lda, a_rows, b_packed, c, ldc, bias, relu,
+                                skip_zeros) == 0
     return fnn_sgemm_rows(trans_a == Transpose, m, n, k, 1, a, lda, a_rows, b, ldb, 0, c, ldc, bias, relu,
                           skip_zeros) == 0
 

@@ -46,7 +46,7 @@ from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
                                     update_in_products, finish_update_in_products, gemm_bias_relu,
                                     gemm_relu_gradient, gemm_rows, own_sgemm_ready, packed_weights_size,
-                                    pack_weights)
+                                    pack_weights, gemm_packed)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
@@ -80,12 +80,14 @@ SPLITS = _validate.SPLITS
 # Values in a buffer for a block of dW rows (120 KB in float32): small enough to stay in
 # the L2 cache between its product and its update. Each worker has two (see _update_weight_rows).
 DEF DW_BLOCK_VALUES = 30720
-# predict reads a layer's weights packed (once per call, into strips read one after another)
-# where the layer is wider than this: the kernel reads a narrower B in place, and those rows
-# are close enough for the hardware prefetcher (64 floats: 256 bytes); a 1024-wide B's rows
-# are 4 KB apart, a page each, and a chunk's product fetched them one miss at a time (net B's
-# predict, 1 thread of an Intel Xeon with AVX-512: 14.8k -> 18.6k samples/s packed)
-DEF PACK_WEIGHTS_WIDER_THAN = 128
+# A B shared by many float32 products is packed once, into the strips fastnn's kernel reads,
+# where it is wider than this: a layer's weights in predict (read by every chunk of rows)
+# and a layer's δ in training (read by every block of dW rows).  The kernel reads a narrower
+# B in place, rows close enough for the hardware prefetcher (64 floats: 256 bytes); a
+# 1024-wide B's rows are 4 KB apart, which it packed again for every product.  On one core
+# of an Intel Xeon with AVX-512: net B's predict 14.8k -> 18.6k samples/s, and dW of a
+# 1024-wide layer in blocks of 30 rows 110 -> 140 GFLOP/s.  Read when a call starts.
+PACKED_WIDER_THAN = 128
 # Fewest weights (a worker's rows of a layer) whose update runs inside the products: below
 # it (Iris' layers) the update is a few cache lines, cheaper than the extra products it takes.
 DEF SIDE_UPDATE_VALUES = 4096
@@ -143,6 +145,9 @@ cdef struct Shared:   # what the workers of one train() call share
     Batch *batch
     void *scratch      # per worker, two buffers of block_len values for blocks of dW rows
     Py_ssize_t block_len
+    float *packed_delta           # float32: per worker, a layer's δ packed for its dW products (or NULL)
+    Py_ssize_t packed_delta_len   # floats of one worker's packed δ
+    Py_ssize_t packed_wider_than  # layers wider than this have their δ packed
     bint by_units
     bint first_by_units # split by batch, but the first layer by units (see _forward_first_by_units)
     bint rows_in_place  # float32 split by batch: the first layer reads the batch in place if all workers can
@@ -215,6 +220,8 @@ cdef class Trainer:
     cdef double gamma
     cdef bint is_float
     cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch
+    cdef readonly object _packed_delta
+    cdef Py_ssize_t _packed_wider_than
     cdef readonly Py_ssize_t last_batch_size
 
     def __cinit__(self):
@@ -286,6 +293,12 @@ cdef class Trainer:
         self._Y_buffer = np.zeros((self.batch_size, n_classes), dtype=dtype)
         self._w_buffer = np.zeros(self.batch_size, dtype=dtype)
         self._scratch = np.zeros((n_workers, 2 * DW_BLOCK_VALUES), dtype=dtype)
+        # float32 on fastnn's kernel: room for the widest δ packed, where a layer is wide enough
+        self._packed_wider_than = PACKED_WIDER_THAN
+        widest = max([layer[0].shape[1] for layer in layers if layer[0].shape[1] > self._packed_wider_than],
+                     default=0)
+        size = packed_weights_size(<int> self.batch_size, <int> widest) if self.is_float and widest else 0
+        self._packed_delta = np.zeros((n_workers, size), dtype=np.float32) if size > 0 else None
         self.last_batch_size = 0
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
@@ -375,6 +388,9 @@ cdef class Trainer:
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
         shared.block_len = DW_BLOCK_VALUES
+        shared.packed_delta = <float *> addr(self._packed_delta)
+        shared.packed_delta_len = self._packed_delta.shape[1] if self._packed_delta is not None else 0
+        shared.packed_wider_than = self._packed_wider_than
         shared.by_units = self.by_units
         shared.first_by_units = self.first_by_units
         shared.rows_in_place = self.is_float and not self.by_units
@@ -796,6 +812,12 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
             block += 10 - block % 10
     cdef Py_ssize_t b0 = r0, b1
     cdef floating *g
+    # a wide δ packed once for all the blocks' products (each would pack it again)
+    cdef float *delta_packed = NULL
+    if (floating is float and s.packed_delta != NULL and L.n_out > s.packed_wider_than
+            and pack_weights(<int> m, L.n_out, <float *> L.delta, L.n_out,
+                             s.packed_delta + worker * s.packed_delta_len)):
+        delta_packed = s.packed_delta + worker * s.packed_delta_len
     while b0 < r1:
         b1 = b0 + block if b0 + block < r1 else r1
         if whole:
@@ -805,8 +827,10 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
             s.dw_blocks[worker] += 1
         if samples != NULL:           # I is the first layer's batch, read in place from the data
             gemm_rows(Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> s.loop.X + b0, L.n_in, <Py_ssize_t *> samples,
-                      <float *> L.delta, L.n_out, <float *> g, L.n_out, NULL, False, s.loop.sparse_X)
-        else:
+                      <float *> L.delta, L.n_out, <float *> g, L.n_out, NULL, False, s.loop.sparse_X, delta_packed)
+        elif not (floating is float and delta_packed != NULL
+                  and gemm_packed(Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> L.input + b0, L.n_in,
+                                  delta_packed, <float *> g, L.n_out)):
             _weight_gradient_rows(L, b0, b1, m, g, tag)
         if on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
                                               <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
@@ -1120,7 +1144,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
             packed_W[l] = NULL
             # a wide relu or linear layer's weights, read by more than one chunk: packed once
             size = (packed_weights_size(n_in, weights[l].shape[1]) if dtype == _validate.float32
-                    and codes[l] in (FNN_RELU, FNN_LINEAR) and weights[l].shape[1] > PACK_WEIGHTS_WIDER_THAN
+                    and codes[l] in (FNN_RELU, FNN_LINEAR) and weights[l].shape[1] > PACKED_WIDER_THAN
                     and X.shape[0] > chunk else 0)
             if size > 0:
                 strips = np.empty(size, dtype=np.float32)
