@@ -411,19 +411,28 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
             /* With few strips of B to reuse a panel, packing it costs more than it saves: full
              * panels of a transposed A (already column by column) are read in place, and so
              * are the rows of an A that is not transposed, when few (10-row panels) */
-            /* skip_zeros: every panel packed and compacted, its all-zero columns left out */
-            int rows_in_place = !skip_zeros && !trans_a && mr_panel == 10 && n <= ROWS_IN_PLACE_N;
-            int packed_from = !skip_zeros && ((trans_a && n <= 4 * NR) || rows_in_place) ? mc - mc % mr_panel : 0;
+            /* skip_zeros: every panel compacted, its all-zero columns left out: packed so, or
+             * (rows read in place) only the list of its columns kept (see find_kept_10) */
+            int rows_in_place = !trans_a && mr_panel == 10 && n <= ROWS_IN_PLACE_N;
+            int packed_from = (!skip_zeros && trans_a && n <= 4 * NR) || rows_in_place ? mc - mc % mr_panel : 0;
             int32_t (*kept)[KC] = skip_zeros ? w->kept : NULL;
             if (packed_from < mc) {
                 float *dst = ap + (ptrdiff_t)packed_from * kc;
+                int32_t (*kept_packed)[KC] = kept != NULL ? kept + packed_from / mr_panel : NULL;
+                int *n_kept_packed = w->n_kept + packed_from / mr_panel;
                 if (mr_panel == 14)
-                    pack_a_14(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst, kept,
-                              w->n_kept);
+                    pack_a_14(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst, kept_packed,
+                              n_kept_packed);
                 else
-                    pack_a_10(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst, kept,
-                              w->n_kept);
+                    pack_a_10(trans_a, a, lda, a_rows, ic + packed_from, pc, mc - packed_from, kc, dst, kept_packed,
+                              n_kept_packed);
             }
+            if (kept != NULL && rows_in_place)      /* 10-row panels read in place: their kept columns */
+                for (int ir = 0; ir < packed_from; ir += 10) {
+                    const float *arows[10];
+                    for (int i = 0; i < 10; i++) arows[i] = a_row(a, lda, a_rows, ic + ir + i) + pc;
+                    w->n_kept[ir / 10] = find_kept_10(arows, kc, kept[ir / 10]);
+                }
             /* B's rows a multiple of 1 KB apart: read in place, a strip's rows all fall in a
              * few sets of the L1 cache and evict each other.  On an Intel core with AVX-512
              * (48 KB L1), net B's 1024-wide products ran at 53-61 GFLOP/s in place and at
@@ -465,13 +474,13 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                     const struct side_run *lines = &run;
                     if (in_place && rows_in_place) {
                         const float *arows[10], *const *picked = NULL;
-                        if (a_rows != NULL) {
+                        if (a_rows != NULL || b_rows != NULL) {     /* (a compacted panel: its rows by address) */
                             for (int i = 0; i < 10; i++) arows[i] = a_row(a, lda, a_rows, ic + ir + i) + pc;
                             picked = arows;
                         }
-                        micro_kernel_rows_10(kc, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, picked, strip,
-                                             ld_strip, ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc,
-                                             epi);
+                        micro_kernel_rows_10(kc_panel, nr, a + (ptrdiff_t)(ic + ir) * lda + pc, lda, picked, b_rows,
+                                             strip, ld_strip, ir == 0 ? next : strip, lines, alpha, beta_block, tile,
+                                             ldc, epi);
                     } else if (mr_panel == 14)
                         micro_kernel_14(kc_panel, mr, nr, panel, cs_a, col_rows, b_rows, strip, ld_strip,
                                         ir == 0 ? next : strip, lines, alpha, beta_block, tile, ldc, epi);

@@ -34,7 +34,8 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
 
     for (ptrdiff_t p = 0; p < kc; p++) {
-        ptrdiff_t row_b = (b_rows != NULL ? b_rows[p] : p) * ldb;  /* b_rows: the kept columns of a compacted panel */
+        ptrdiff_t q = b_rows != NULL ? b_rows[p] : p;     /* b_rows: the kept columns of a compacted panel */
+        ptrdiff_t row_b = q * ldb;
         __m512 b0 = _mm512_loadu_ps(b + row_b), b1 = _mm512_loadu_ps(b + row_b + 16);
         _mm_prefetch((const char *)(b_next + row_b), _MM_HINT_T0);
         _mm_prefetch((const char *)(b_next + row_b + 16), _MM_HINT_T0);
@@ -44,7 +45,7 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
         const float *col = col_rows != NULL ? ap + col_rows[p] * cs_a : ap + p * cs_a;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(arows != NULL ? arows[i][p] : col[i * rs_a]);
+            __m512 a = _mm512_set1_ps(arows != NULL ? arows[i][q] : col[i * rs_a]);
             acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
@@ -119,18 +120,42 @@ AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
 }
 
 /* the kernel on MR full rows of A read in place, lda apart, or (arows not NULL) at
- * arows[0 .. MR), rows gathered by index */
-AVX512 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
+ * arows[0 .. MR), rows gathered by index; with kept not NULL, only the kc columns kept[0 ..
+ * kc) of those rows (a compacted panel read in place, see PANEL(find_kept)) */
+AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_rows)(
     ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *const *arows,
-    const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
-    float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
+    const int32_t *kept, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
+    float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
 {
-    if (arows != NULL)
+    if (kept != NULL)
+        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, kept, b, ldb, b_next, side, alpha, beta, c,
+                                 ldc, NULL, epi);
+    else if (arows != NULL)
         PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
                                  ldc, NULL, epi);
     else
         PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
                                  ldc, NULL, epi);
+}
+
+/* keep[0 .. u) := the columns p < kc where one of the MR rows arows[i] is not 0 (a NaN
+ * counts as not 0), in order; returns u.  The panel is then read in place, only at those
+ * columns: what packing it compacted would hold, without copying or transposing it. */
+AVX512 __attribute__((unused)) static int PANEL(find_kept)(const float *const *arows, int kc, int32_t *restrict keep)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    int u = 0;
+    for (int p = 0; p < kc; p += 16) {
+        __mmask16 cols = kc - p >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - p)) - 1), nonzero = 0;
+        for (int i = 0; i < MR; i++)
+            nonzero |= _mm512_mask_cmp_ps_mask(cols, _mm512_maskz_loadu_ps(cols, arows[i] + p), zero, _CMP_NEQ_UQ);
+        int n = __builtin_popcount(nonzero);
+        _mm512_mask_storeu_epi32(keep + u, (__mmask16)((1u << n) - 1),
+                                 _mm512_maskz_compress_epi32(nonzero, _mm512_add_epi32(lane, _mm512_set1_epi32(p))));
+        u += n;
+    }
+    return u;
 }
 
 /* the columns col[q] of a panel, q < 16, whose bit is set in kept_bits, stored one after
