@@ -292,7 +292,12 @@ def timed(fn, *args):
     return time.perf_counter() - start
 
 
-SETTLE = 0.05      # seconds of quiet before each timed run (see interleave)
+# Seconds of quiet before each timed run (see interleave). OpenBLAS's threads spin for
+# 2^28 clock ticks (about 0.13 s at 2.1 GHz) after a threaded call before they sleep: with
+# 0.05 s, the 2-worker GEMM floor of net A took 0.083 s right after NumPy products of
+# net A's shapes at 2 threads, and 0.053 s quiet (it follows the hand-written NumPy loop
+# in every round).
+SETTLE = 0.2
 
 
 def interleave(runs, rounds, warmup=1):
@@ -301,8 +306,8 @@ def interleave(runs, rounds, warmup=1):
     once, the first moving on by one each round. Returns {name: [seconds, ...]}.
 
     Before each timed run the process sleeps SETTLE seconds: the thread pools of ONNX
-    Runtime, XLA and OpenMP keep spinning for a while after a call returns, and without
-    the pause the next framework in the round would share the cores with them."""
+    Runtime, XLA, OpenMP and OpenBLAS keep spinning for a while after a call returns, and
+    without the pause the next framework in the round would share the cores with them."""
     names = list(runs)
     for name in names:
         for _ in range(warmup):
