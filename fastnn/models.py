@@ -15,6 +15,7 @@ import numpy as np
 
 from fastnn import losses as _losses
 from fastnn._kernels import _blas, _validate
+from fastnn._kernels import train as _train
 from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
@@ -275,9 +276,9 @@ class Sequential:
         if expected is not None and x.shape[1] != expected:
             raise ValueError(f"{name} has {x.shape[1]} features but the model expects {expected}")
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        # min and max propagate NaN and reach ±inf, and (unlike isfinite) allocate nothing
-        if finite and not (np.isfinite(x.min()) and np.isfinite(x.max())):
-            raise ValueError(f"{name} holds NaN or infinite values")
+        # one compiled pass over x, allocating nothing
+        if finite and (bad := _train.count_nonfinite(x)):
+            raise ValueError(f"{name} holds {bad} NaN or infinite values")
         return x
 
     def _check_y(self, y, n, name="y"):

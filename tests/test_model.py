@@ -140,8 +140,8 @@ Y3 = fastnn.utils.to_categorical(np.arange(20) % 3, 3)
     (np.ones((20, 5)), Y3, "5 features but the model expects 4"),
     (np.ones((0, 4)), Y3[:0], "empty"),
     (np.ones((20, 2, 2)), Y3, "2-D"),
-    (np.where(np.eye(20, 4) > 0, np.nan, 1.0), Y3, "NaN"),
-    (np.where(np.eye(20, 4) > 0, np.inf, 1.0), Y3, "infinite"),
+    (np.where(np.eye(20, 4) > 0, np.nan, 1.0), Y3, "x holds 4 NaN or infinite values"),
+    (np.where(np.eye(20, 4) > 0, -np.inf, 1.0), Y3, "x holds 4 NaN or infinite values"),
     (X4, np.ones((20, 4)), "3 units"),
     (X4, np.arange(20) % 3, "to_categorical"),
     (X4, Y3[:10], "10 samples but x has 20"),
@@ -150,6 +150,27 @@ Y3 = fastnn.utils.to_categorical(np.arange(20) % 3, 3)
 def test_fit_rejects_bad_data(x, y, match):
     with pytest.raises(ValueError, match=match):
         compiled_iris_like().fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_count_nonfinite_counts_what_numpy_counts(dtype):
+    """fit's one-pass check of its data counts NaN and ±inf exactly as NumPy does, and no
+    finite value: not -0, the largest finite value, subnormals, nor a sum that overflows."""
+    from fastnn._kernels.train import count_nonfinite
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(5)
+    for shape, share in [((0,), 0.0), ((7,), 0.0), ((3, 1_000_003), 1e-5), ((40, 9, 11), 0.2), ((100_000,), 1.0)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        specials = np.array([np.nan, np.inf, -np.inf, -0.0, info.max, -info.max, info.tiny / 4, info.eps], dtype)
+        picked = rng.random(shape) < share
+        x[picked] = rng.choice(specials, int(picked.sum()))
+        expected = int(np.count_nonzero(~np.isfinite(x)))
+        assert count_nonfinite(x) == expected
+        if x.ndim == 2:
+            assert count_nonfinite(x[:, ::2]) == int(np.count_nonzero(~np.isfinite(x[:, ::2])))   # strided
+    assert count_nonfinite(np.full(10, np.finfo(dtype).max, dtype)) == 0
+    with pytest.raises(TypeError, match="float32 or float64"):
+        count_nonfinite(np.arange(5))
 
 
 def test_fit_rejects_bad_arguments():

@@ -170,6 +170,32 @@ cdef void *addr(a):
 ZEROS_TO_SKIP = 0.5     # share of zeros in the data from which the first layer skips them
 
 
+def count_nonfinite(x):
+    """The number of NaN and infinite values in x, a float32 or float64 array: one pass over
+    its memory with the GIL released. fit checks its data with it: NumPy's x.min() and
+    x.max(), which also allocate nothing, take two passes (MNIST's 188 MB of float32:
+    about 29 ms of every fit call)."""
+    if not isinstance(x, np.ndarray) or x.dtype not in (_validate.float32, _validate.float64):
+        raise TypeError(f"x must be a float32 or float64 numpy.ndarray, got {type(x).__name__}"
+                        + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else ""))
+    dtype = x.dtype
+    cdef const float[::1] f32
+    cdef const double[::1] f64
+    cdef fnn_int bad = 0
+    flat = np.ascontiguousarray(x).reshape(-1)
+    if flat.size == 0:
+        return 0
+    if dtype == _validate.float32:
+        f32 = flat
+        with nogil:
+            bad = fnn_count_nonfinite_f32(&f32[0], f32.shape[0])
+    else:
+        f64 = flat
+        with nogil:
+            bad = fnn_count_nonfinite_f64(&f64[0], f64.shape[0])
+    return int(bad)
+
+
 def _mostly_zeros(X):
     """True when X is float32 and at least ZEROS_TO_SKIP of its values are zero, judged on at
     most 256 of its rows, spread over it (MNIST's pixels: 81% zeros). The products over such
