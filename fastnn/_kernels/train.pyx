@@ -40,7 +40,7 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from fastnn._kernels._ckernels cimport *
 from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_products, products_propagate_nonfinite,
@@ -132,7 +132,17 @@ cdef struct Loop:
     long iteration
     double *losses
     int accuracy
+    char gap[64]        # worker 0 writes what follows every step; the other reads the fields above
     fnn_int hits, counted, last_n
+
+
+cdef struct Own:      # what one worker writes in its steps, 128 bytes apart from the next's
+    double loss_part
+    fnn_int hits_part
+    Py_ssize_t dw_blocks   # blocks of dW it has computed (which buffer is next)
+    bint side_update       # an update runs inside its products
+    bint kernel_ready      # its products run on fastnn's kernel and cannot fail
+    char pad[96]
 
 
 cdef struct Shared:   # what the workers of one train() call share
@@ -151,13 +161,14 @@ cdef struct Shared:   # what the workers of one train() call share
     bint by_units
     bint first_by_units # split by batch, but the first layer by units (see _forward_first_by_units)
     bint rows_in_place  # float32 split by batch: the first layer reads the batch in place if all workers can
-    bint kernel_ready[FNN_MAX_WORKERS]      # a worker's products run on fastnn's kernel and cannot fail
-    fnn_barrier barrier
-    double loss_part[FNN_MAX_WORKERS]
-    Py_ssize_t dw_blocks[FNN_MAX_WORKERS]   # blocks of dW each worker has computed (which buffer is next)
-    bint side_update[FNN_MAX_WORKERS]       # a worker has an update running inside its products
-    fnn_int hits_part[FNN_MAX_WORKERS]
     Py_ssize_t done
+    # what the workers write during the steps lies on cache lines of its own: a line one core
+    # writes while the other reads the fields above (or writes its own values) goes back and
+    # forth between the cores (some 140 ns each time here)
+    char gap[64]
+    fnn_barrier barrier
+    char gap_after[64]
+    Own own[FNN_MAX_WORKERS]
 
 
 cdef void *addr(a):
@@ -422,8 +433,7 @@ cdef class Trainer:
         shared.rows_in_place = self.is_float and not self.by_units
         shared.batch = &batch
         shared.done = 0
-        shared.dw_blocks[0] = shared.dw_blocks[1] = 0
-        shared.side_update[0] = shared.side_update[1] = False
+        memset(shared.own, 0, sizeof(shared.own))
         fnn_barrier_init(&shared.barrier, self.n_workers)
         with nogil:
             if self.n_workers == 1:
@@ -488,10 +498,10 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     # kernel (gemm_rows has no fallback: the rows it reads were not gathered)
     cdef bint rows_in_place = s.rows_in_place
     if rows_in_place:
-        s.kernel_ready[worker] = own_sgemm_ready()
+        s.own[worker].kernel_ready = own_sgemm_ready()
         fnn_barrier_wait(&s.barrier)
         for v in range(n_workers):
-            rows_in_place = rows_in_place and s.kernel_ready[v]
+            rows_in_place = rows_in_place and s.own[v].kernel_ready
     for j in range(loop.first_batch, loop.first_batch + loop.n_batches):
         last = j + 1 == loop.first_batch + loop.n_batches
         start = j * loop.batch_size
@@ -556,18 +566,18 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
         _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
               rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
-              1.0 / m, &s.loss_part[worker])
-        s.hits_part[worker] = 0
+              1.0 / m, &s.own[worker].loss_part)
+        s.own[worker].hits_part = 0
         if loop.accuracy == 1:
             if floating is float:
-                s.hits_part[worker] = fnn_count_argmax_matches_f32(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
+                s.own[worker].hits_part = fnn_count_argmax_matches_f32(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
             else:
-                s.hits_part[worker] = fnn_count_argmax_matches_f64(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
+                s.own[worker].hits_part = fnn_count_argmax_matches_f64(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
         elif loop.accuracy == 2:
             if floating is float:
-                s.hits_part[worker] = fnn_count_threshold_matches_f32(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
+                s.own[worker].hits_part = fnn_count_threshold_matches_f32(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
             else:
-                s.hits_part[worker] = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
+                s.own[worker].hits_part = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
         # -- backward, on this worker's rows: δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'(Z_{l-1})
         #    (where Z was not stored, g is relu or linear: relu'(Z) = [Z > 0] = [A > 0])
         if not by_units:
@@ -588,12 +598,12 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         fnn_barrier_wait(&s.barrier)                  # every row's loss (and δ) are done
         total = 0
         for v in range(n_workers):
-            total += s.loss_part[v]
+            total += s.own[v].loss_part
         if worker == 0:
             loop.losses[k] = total / m
             if loop.accuracy:
                 for v in range(n_workers):
-                    loop.hits += s.hits_part[v]
+                    loop.hits += s.own[v].hits_part
                 loop.counted += m if loop.accuracy == 1 else m * n_k
         if not isfinite(total):
             if in_place:                              # the layers show this step: its X ...
@@ -799,9 +809,9 @@ cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint
 
 cdef inline void _finish_side_update(Shared *s, int worker) noexcept nogil:
     """What this worker's products left of the update running inside them, now."""
-    if s.side_update[worker]:
+    if s.own[worker].side_update:
         finish_update_in_products()
-        s.side_update[worker] = False
+        s.own[worker].side_update = False
 
 
 cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, bint last,
@@ -849,8 +859,8 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
         if whole:
             g = <floating *> L.dW + b0 * L.n_out
         else:
-            g = <floating *> s.scratch + (2 * worker + s.dw_blocks[worker] % 2) * s.block_len
-            s.dw_blocks[worker] += 1
+            g = <floating *> s.scratch + (2 * worker + s.own[worker].dw_blocks % 2) * s.block_len
+            s.own[worker].dw_blocks += 1
         if samples != NULL:           # I is the first layer's batch, read in place from the data
             gemm_rows(Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> s.loop.X + b0, L.n_in, <Py_ssize_t *> samples,
                       <float *> L.delta, L.n_out, <float *> g, L.n_out, NULL, False, s.loop.sparse_X, delta_packed)
@@ -861,7 +871,7 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
         if on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
                                               <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
                                               <float> lr_t, <float> s.loop.momentum):
-            s.side_update[worker] = True
+            s.own[worker].side_update = True
         else:
             _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
                  (b1 - b0) * L.n_out, lr_t, s.loop.momentum, s.loop.nesterov)
