@@ -416,6 +416,24 @@ def test_first_layer_by_units_trains_like_the_rows_split(monkeypatch, dtype, fir
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
 
 
+@pytest.mark.parametrize("n_rows", [1, 7, 255, 256, 257, 1000, 3001])
+def test_mostly_zeros_judges_as_numpy_counts(n_rows):
+    """The compiled judge of "mostly zeros" counts what NumPy counts on the same sampled rows
+    (every n // 256-th): -0.0 is a zero, NaN and subnormals are not, and a share just either
+    side of ZEROS_TO_SKIP decides it."""
+    from fastnn._kernels import train
+    rng = np.random.default_rng(n_rows)
+    for share in (0.0, 0.3, 0.49, 0.5, 0.51, 0.7, 1.0):
+        x = rng.standard_normal((n_rows, 37)).astype(np.float32)
+        x[rng.random(x.shape) < share] = 0.0
+        x[rng.random(x.shape) < 0.05] = -0.0
+        x[rng.random(x.shape) < 0.01] = np.nan
+        x[rng.random(x.shape) < 0.01] = np.float32(1e-45)
+        sample = x[::max(1, n_rows // 256)]
+        expected = np.count_nonzero(sample) <= (1.0 - train.ZEROS_TO_SKIP) * sample.size
+        assert train._mostly_zeros(x) == expected
+
+
 @pytest.mark.parametrize("workers, split", [(1, "batch"), (2, "batch"), (2, "units")])
 def test_mostly_zero_data_trains_the_same_with_its_zeros_skipped(monkeypatch, workers, split):
     """float32 data that is mostly zeros (here 85%, in MNIST-like strokes and a blank border)

@@ -212,11 +212,19 @@ def _mostly_zeros(X):
     most 256 of its rows, spread over it (MNIST's pixels: 81% zeros). The products over such
     rows then pack each panel of rows without the columns that are zero in all of them
     (gemm.c, skip_zeros): for MNIST about half of the first layer's multiply-adds, for the
-    same sums, bit for bit (what is left out adds exactly 0)."""
+    same sums, bit for bit (what is left out adds exactly 0). X: C-contiguous, 2-D. Counted
+    in a compiled loop: NumPy's count_nonzero over the strided rows took 0.27 ms (MNIST),
+    7% of predict on its 10,000 test images."""
     if X.dtype != np.float32 or X.size == 0:
         return False
-    sample = X[::max(1, X.shape[0] // 256)]
-    return np.count_nonzero(sample) <= (1.0 - ZEROS_TO_SKIP) * sample.size
+    cdef const float[:, ::1] x = X
+    cdef Py_ssize_t d = x.shape[1], step = max(1, x.shape[0] // 256), i, j
+    cdef Py_ssize_t n_rows = (x.shape[0] + step - 1) // step, values = n_rows * d, zeros = 0
+    with nogil:
+        for i in range(n_rows):
+            for j in range(d):
+                zeros += x[i * step, j] == 0
+    return values - zeros <= (1.0 - ZEROS_TO_SKIP) * values
 
 
 cdef class Trainer:
