@@ -129,6 +129,9 @@ struct epilogue {            /* C := g(C + bias) on the last store of each tile 
     int relu;               /* g = max(0, ·), else the identity */
     const float *gate;      /* or C := C ⊙ [gate > 0]: the tile's first value of gate, or NULL */
     ptrdiff_t ld_gate;
+    float *w, *v;           /* or, C being a block of dW, the momentum step on the tile's weights: */
+    float lr, mu;           /* v := μ·v − γ·C;  w := w + v  (w, v: ldc apart, as C), or NULL */
+    int store_c;            /* with w: C is stored too (else it is not) */
 };
 
 /* row r of a row-major matrix a, ld floats from a row to the next; with rows not NULL,
@@ -326,15 +329,22 @@ int fnn_sgemm_available(void)
 
 int fnn_sgemm_ready(void) { return fnn_sgemm_available() && workspace() != NULL; }
 
+struct momentum {            /* see fnn_sgemm_momentum */
+    float *w, *v;
+    float lr, mu;
+    int store_c;
+};
+
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const ptrdiff_t *a_rows, const float *b, int ldb, const float *b_packed, float beta, float *c,
-                 int ldc, const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros);
+                 int ldc, const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros,
+                 const struct momentum *mom);
 
 int fnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc)
 {
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, NULL, 0, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, NULL, 0, 0, NULL);
 }
 
 int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
@@ -343,7 +353,7 @@ int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a
 {
     if (k <= 0 || a_rows == NULL) return -1;
     return sgemm(trans_a, 0, m, n, k, alpha, a, lda, a_rows, b, ldb, NULL, beta, c, ldc, bias, relu != 0, NULL, 0,
-                 skip_zeros != 0);
+                 skip_zeros != 0, NULL);
 }
 
 int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -351,7 +361,7 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
                             float beta, float *c, int ldc, const float *gate, int ld_gate)
 {
     if (k <= 0 || gate == NULL) return -1;
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate, 0);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate, 0, NULL);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -360,7 +370,7 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
 {
     if (k <= 0) return -1;      /* no pass over the depth, so no last store to fuse into */
     return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, bias, relu != 0, NULL,
-                 0, skip_zeros != 0);
+                 0, skip_zeros != 0, NULL);
 }
 
 ptrdiff_t fnn_sgemm_packed_b_size(int k, int n)
@@ -381,12 +391,23 @@ int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, 
 {
     if (k <= 0 || b_packed == NULL) return -1;
     return sgemm(trans_a, 0, m, n, k, 1.0f, a, lda, a_rows, NULL, NR, b_packed, 0.0f, c, ldc, bias, relu != 0,
-                 NULL, 0, skip_zeros != 0);
+                 NULL, 0, skip_zeros != 0, NULL);
+}
+
+int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
+                       const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v,
+                       float lr, float mu, int store_c, int skip_zeros)
+{
+    if (k <= 0 || (b == NULL && b_packed == NULL) || w == NULL || v == NULL) return -1;
+    struct momentum mom = {w, v, lr, mu, store_c != 0};
+    return sgemm(trans_a, 0, m, n, k, 1.0f, a, lda, a_rows, b, b_packed != NULL ? NR : ldb, b_packed, 0.0f, c, ldc,
+                 NULL, 0, NULL, 0, skip_zeros != 0, &mom);
 }
 
 static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const ptrdiff_t *a_rows, const float *b, int ldb, const float *b_packed, float beta, float *c,
-                 int ldc, const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros)
+                 int ldc, const float *bias, int relu, const float *gate, int ld_gate, int skip_zeros,
+                 const struct momentum *mom)
 {
     if (!fnn_sgemm_available()) return -1;
     struct workspace *w = workspace();
@@ -439,10 +460,12 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
              * 125-130 packed; on the Zen 4 core packing cost about 5%, so only these strides,
              * and only when more than one panel reads the strip, are packed */
             int pack_strided = b_packed == NULL && !trans_b && ldb % 256 == 0 && mc > mr_panel;
-            int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu || gate != NULL);
+            int last_pass = pc + kc >= k, fused = last_pass && (bias != NULL || relu || gate != NULL || mom != NULL);
             for (int jc = 0; jc < n; jc += NR) {
                 int nr = n - jc < NR ? n - jc : NR;
-                struct epilogue tile_epilogue = {bias != NULL ? bias + jc : NULL, relu, NULL, ld_gate};
+                struct epilogue tile_epilogue = {bias != NULL ? bias + jc : NULL, relu, NULL, ld_gate, NULL, NULL,
+                                                 mom != NULL ? mom->lr : 0, mom != NULL ? mom->mu : 0,
+                                                 mom != NULL ? mom->store_c : 1};
                 const struct epilogue *epi = fused ? &tile_epilogue : NULL;
                 const float *strip = b_packed != NULL ? b_packed + ((ptrdiff_t)(jc / NR) * k + pc) * NR
                                                       : b + (ptrdiff_t)pc * ldb + jc;
@@ -467,6 +490,10 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
                     ptrdiff_t cs_a = in_place ? lda : mr_panel;
                     float *tile = c + (ptrdiff_t)(ic + ir) * ldc + jc;
                     if (gate != NULL) tile_epilogue.gate = gate + (ptrdiff_t)(ic + ir) * ld_gate + jc;
+                    if (mom != NULL) {
+                        tile_epilogue.w = mom->w + (ptrdiff_t)(ic + ir) * ldc + jc;
+                        tile_epilogue.v = mom->v + (ptrdiff_t)(ic + ir) * ldc + jc;
+                    }
                     /* a compacted panel: its kc_panel kept columns meet rows b_rows of the strip */
                     const int32_t *b_rows = kept != NULL ? kept[ir / mr_panel] : NULL;
                     int kc_panel = kept != NULL ? w->n_kept[ir / mr_panel] : kc;
@@ -560,6 +587,16 @@ int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, 
 {
     (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)a_rows, (void)b_packed, (void)c;
     (void)ldc, (void)bias, (void)relu, (void)skip_zeros;
+    return -1;
+}
+
+int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
+                       const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v,
+                       float lr, float mu, int store_c, int skip_zeros)
+{
+    (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)a_rows, (void)b, (void)ldb;
+    (void)b_packed, (void)c;
+    (void)ldc, (void)w, (void)v, (void)lr, (void)mu, (void)store_c, (void)skip_zeros;
     return -1;
 }
 

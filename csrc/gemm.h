@@ -67,6 +67,20 @@ int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed);
 int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
                      const float *b_packed, float *c, int ldc, const float *bias, int relu, int skip_zeros);
 
+/* fnn_sgemm_rows (a_rows may be NULL; B read from b_packed, packed by fnn_sgemm_pack_b, when
+ * not NULL, else from b, ldb; no bias, no activation), C := op(A)·B being a block of dW, and
+ * the momentum step of SGD on the block's weights, v := mu·v − lr·C;  w := w + v (w and v:
+ * m × n, ldc floats from a row to the next, as C), applied to each tile of C as it is stored
+ * for the last time, with the rounding of fnn_sgd_momentum_f32.  C holds dW afterwards when
+ * store_c is non-zero; otherwise its last store is left out, and C holds nothing defined
+ * (a depth beyond one block, k > 1024, keeps the partial sums there).  Where the tiles' product has no room on its side for the
+ * update (fnn_sgemm_side_update: the first layer's compacted panels, a few dozen
+ * multiply-adds per value), this does it with no second pass over dW.  Returns -1, leaving
+ * C, w and v untouched, where fnn_sgemm_rows would. */
+int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
+                       const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v,
+                       float lr, float mu, int store_c, int skip_zeros);
+
 /* The first n_cols values of rows index[0], ..., index[n_rows - 1] of the row-major
  * matrix x (ld floats from a row to the next) are brought towards the cache, one line every few steps of the micro-kernel, by this
  * thread's following fnn_sgemm calls until all are fetched or the next call of this

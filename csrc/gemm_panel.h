@@ -25,6 +25,13 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
     const char *side_line = side->line;
     ptrdiff_t side_n = side->n;
     for (int i = 0; i < mr; i++) {
+        if (epi != NULL && epi->w != NULL) {    /* the tile's weights and velocities instead */
+            _mm_prefetch((const char *)(epi->w + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(epi->w + i * ldc + 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(epi->v + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(epi->v + i * ldc + 16), _MM_HINT_T0);
+            if (!epi->store_c) continue;
+        }
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
     }
@@ -76,6 +83,17 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
                 r0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m0, g), zero, _CMP_GT_OQ), r0);
                 r1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m1, g + 16), zero, _CMP_GT_OQ), r1);
             }
+        }
+        if (epi != NULL && epi->w != NULL) {   /* v := μ·v − γ·dW;  w := w + v (fnn_sgd_momentum_f32's rounding) */
+            float *wi = epi->w + i * ldc, *vi = epi->v + i * ldc;
+            __m512 lr = _mm512_set1_ps(epi->lr), mu = _mm512_set1_ps(epi->mu);
+            __m512 v0 = _mm512_fmsub_ps(mu, _mm512_maskz_loadu_ps(m0, vi), _mm512_mul_ps(lr, r0));
+            __m512 v1 = _mm512_fmsub_ps(mu, _mm512_maskz_loadu_ps(m1, vi + 16), _mm512_mul_ps(lr, r1));
+            _mm512_mask_storeu_ps(vi, m0, v0);
+            _mm512_mask_storeu_ps(vi + 16, m1, v1);
+            _mm512_mask_storeu_ps(wi, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, wi), v0));
+            _mm512_mask_storeu_ps(wi + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, wi + 16), v1));
+            if (!epi->store_c) continue;
         }
         _mm512_mask_storeu_ps(ci, m0, r0);
         _mm512_mask_storeu_ps(ci + 16, m1, r1);

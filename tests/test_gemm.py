@@ -175,6 +175,37 @@ def test_skipping_zero_columns_changes_nothing(n_data, k_cols, n_picked, n, tran
         np.testing.assert_allclose(skipped, expected, rtol=0, atol=2e-6 * np.sqrt(B.shape[0]) * 8)
 
 
+@pytest.mark.parametrize("n_data, k_cols, n_picked, n", [(500, 392, 100, 64), (90, 37, 40, 45), (1500, 25, 1030, 33),
+                                                    (20, 14, 7, 10), (300, 150, 100, 64)])
+def test_momentum_applied_as_dw_is_stored(n_data, k_cols, n_picked, n):
+    """gemm_momentum computes dW := A[rows]ᵀ·δ and, with each tile as it is stored, the
+    momentum step V := μ·V − γ·dW;  W := W + V: bit for bit the product followed by
+    sgd_update's pass, with panels cut short, depth past one block (1030 rows), columns
+    skipped or not, rows picked or all; C holds dW when asked for."""
+    if _blas.sgemm_kernel() != "fastnn-avx512":
+        pytest.skip("the update is fused into fastnn's own kernel only")
+    from fastnn._kernels.optim import sgd_update
+    rng = np.random.default_rng(n_data + k_cols + n_picked + n)
+    for density, skip_zeros, picked, store_c in ((0.05, True, True, False), (0.2, True, False, True),
+                                                 (1.0, False, True, True), (0.3, False, False, False)):
+        A = mostly_zeros(rng, (n_data if picked else n_picked, k_cols), density)
+        rows = rng.integers(0, n_data, n_picked).astype(np.intp) if picked else None
+        delta = rng.standard_normal((n_picked, n)).astype(np.float32)
+        W0, V0 = (rng.standard_normal((k_cols, n)).astype(np.float32) for _ in range(2))
+        dW = np.empty((k_cols, n), np.float32)
+        assert _blas.matmul_rows(A, np.arange(len(A), dtype=np.intp) if rows is None else rows, delta, dW,
+                                 trans_a=True, skip_zeros=skip_zeros)
+        W_expected, V_expected = W0.copy(), V0.copy()
+        sgd_update(W_expected, dW, V_expected, 0.05, 0.9)
+        W, V, C = W0.copy(), V0.copy(), np.full((k_cols, n), 7.0, np.float32)
+        assert _blas.matmul_momentum(A, rows, delta, C, W, V, 0.05, 0.9, skip_zeros=skip_zeros, store_c=store_c)
+        np.testing.assert_array_equal(W, W_expected)
+        np.testing.assert_array_equal(V, V_expected)
+        if store_c:
+            np.testing.assert_array_equal(C, dW)
+        assert not np.array_equal(W, W0)
+
+
 @pytest.mark.parametrize("trans_a", [False, True])
 def test_skipping_zero_columns_keeps_nan_and_inf(trans_a):
     """A NaN or an infinity in op(A) is not zero: its column is kept, and it reaches C as in

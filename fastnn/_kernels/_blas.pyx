@@ -45,6 +45,9 @@ cdef extern from "gemm.h" nogil:
     int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
     int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
                          const float *b_packed, float *c, int ldc, const float *bias, int relu, int skip_zeros)
+    int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda,
+                           const Py_ssize_t *a_rows, const float *b, int ldb, const float *b_packed, float *c,
+                           int ldc, float *w, float *v, float lr, float mu, int store_c, int skip_zeros)
 
 
 _GEMM_CHOICES = ("auto", "blas")
@@ -155,6 +158,21 @@ cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda,
                           skip_zeros) == 0
 
 
+cdef bint gemm_momentum(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
+                        const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v, float lr, float mu,
+                        bint store_c, bint skip_zeros) noexcept nogil:
+    """C := op(A[a_rows])·B (a_rows may be NULL; B from b_packed, packed by pack_weights, if not
+    NULL), a block of dW, and
+    with each tile as it is stored the momentum step v := μ·v − γ·C;  w := w + v on the same
+    rows and columns of w and v (ldc apart); C holds dW only if store_c, else it is scratch (see
+    fnn_sgemm_momentum in gemm.h). False, doing nothing, when float32 products go
+    through BLAS (or k = 0)."""
+    if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
+        return False
+    return fnn_sgemm_momentum(trans_a == Transpose, m, n, k, a, lda, a_rows, b, ldb, b_packed, c, ldc, w, v,
+                              lr, mu, store_c, skip_zeros) == 0
+
+
 cdef bint update_in_products(float *w, const float *g, float *v, Py_ssize_t n, float lr,
                              float mu) noexcept nogil:
     """v := μ·v − γ·g;  w := w + v, on the side of this thread's next float32 products (see
@@ -227,6 +245,39 @@ cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a,
         return False
     return fnn_sgemm_relu_gradient(0, trans_b == Transpose, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, gate,
                                    ld_gate) == 0
+
+
+def matmul_momentum(A, rows, B, C, W, V, float lr, float mu, *, skip_zeros=False, store_c=True):
+    """C := A[rows]ᵀ·B (a block of dW; rows: intp indices of rows of A, or None for all), and
+    with each tile of C as fastnn's float32 kernel stores it, V := mu·V − lr·C;  W := W + V
+    (gemm_momentum); C holds dW afterwards if store_c (else scratch). For tests: returns False, leaving all
+    untouched, where that kernel does not run. A, B, C, W, V: C-contiguous float32."""
+    for name, X in (("A", A), ("B", B), ("C", C), ("W", W), ("V", V)):
+        _validate.array(name, X, 2, _validate.float32)
+    picked_rows = np.arange(A.shape[0], dtype=np.intp) if rows is None else rows
+    if not isinstance(picked_rows, np.ndarray) or picked_rows.dtype != np.intp or picked_rows.ndim != 1:
+        raise TypeError("rows must be None or a 1-D intp array")
+    if picked_rows.size and (picked_rows.min() < 0 or picked_rows.max() >= A.shape[0]):
+        raise ValueError(f"rows holds indices outside [0, {A.shape[0]})")
+    m, k, n = A.shape[1], picked_rows.shape[0], B.shape[1]
+    _validate.shape("B", B, (k, n))
+    for name, X in (("C", C), ("W", W), ("V", V)):
+        _validate.shape(name, X, (m, n))
+    cdef const float[:, ::1] a = A
+    cdef const float[:, ::1] b = B
+    cdef float[:, ::1] c = C
+    cdef float[:, ::1] w = W
+    cdef float[:, ::1] v = V
+    cdef const Py_ssize_t[::1] r = np.ascontiguousarray(picked_rows)
+    cdef bint done, skip = skip_zeros, keep = store_c
+    cdef int cm = m, cn = n, ck = k, lda = a.shape[1]
+    if cm * cn * ck == 0:
+        return False
+    cdef const Py_ssize_t *picked = NULL if rows is None else &r[0]
+    with nogil:
+        done = gemm_momentum(Transpose, cm, cn, ck, cfirst(a), lda, picked, cfirst(b), cn, NULL, &c[0, 0], cn,
+                             &w[0, 0], &v[0, 0], lr, mu, keep, skip)
+    return bool(done)
 
 
 def matmul_rows(A, rows, B, C, *, trans_a=False, bias=None, relu=False, skip_zeros=False):
