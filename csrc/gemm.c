@@ -361,7 +361,8 @@ int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float
                             float beta, float *c, int ldc, const float *gate, int ld_gate)
 {
     if (k <= 0 || gate == NULL) return -1;
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate, 0, NULL);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate, 0,
+                 NULL);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,

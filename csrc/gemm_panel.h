@@ -84,7 +84,7 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
                 r1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m1, g + 16), zero, _CMP_GT_OQ), r1);
             }
         }
-        if (epi != NULL && epi->w != NULL) {   /* v := μ·v − γ·dW;  w := w + v (fnn_sgd_momentum_f32's rounding) */
+        if (epi != NULL && epi->w != NULL) {   /* v := μ·v − γ·dW;  w := w + v, rounded as fnn_sgd_momentum_f32 */
             float *wi = epi->w + i * ldc, *vi = epi->v + i * ldc;
             __m512 lr = _mm512_set1_ps(epi->lr), mu = _mm512_set1_ps(epi->mu);
             __m512 v0 = _mm512_fmsub_ps(mu, _mm512_maskz_loadu_ps(m0, vi), _mm512_mul_ps(lr, r0));

@@ -30,13 +30,13 @@ cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda,
                     const float *b, int ldb, float *c, int ldc, const float *bias, bint relu,
                     bint skip_zeros=*, const float *b_packed=*) noexcept nogil
 
-# C := op(A[a_rows])·B (B from b_packed, packed by pack_weights, if not NULL; a_rows may be NULL), a block of dW, with the
-# momentum step v := mu·v − lr·C;  w := w + v on w's and v's same rows (ldc apart) applied as
-# each tile of C is stored; C holds dW only if store_c (else scratch). False, doing nothing,
-# as gemm_rows.
+# C := op(A[a_rows])·B, a block of dW (a_rows may be NULL; B read from b_packed, packed by
+# pack_weights, if not NULL), with the momentum step v := mu·v − lr·C;  w := w + v on the
+# same rows of w and v (ldc apart) applied as each tile of C is stored; C holds dW only if
+# store_c (else scratch). False, doing nothing, as gemm_rows.
 cdef bint gemm_momentum(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
-                        const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v, float lr, float mu,
-                        bint store_c, bint skip_zeros) noexcept nogil
+                        const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v,
+                        float lr, float mu, bint store_c, bint skip_zeros) noexcept nogil
 
 # v := mu·v − lr·g;  w := w + v (n values), applied on the side of this thread's next float32
 # products, which must not touch w, g or v; the rest by finish_update_in_products (or the next

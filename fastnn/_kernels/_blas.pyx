@@ -159,14 +159,13 @@ cdef bint gemm_rows(Trans trans_a, int m, int n, int k, const float *a, int lda,
 
 
 cdef bint gemm_momentum(Trans trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
-                        const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v, float lr, float mu,
-                        bint store_c, bint skip_zeros) noexcept nogil:
-    """C := op(A[a_rows])·B (a_rows may be NULL; B from b_packed, packed by pack_weights, if not
-    NULL), a block of dW, and
-    with each tile as it is stored the momentum step v := μ·v − γ·C;  w := w + v on the same
-    rows and columns of w and v (ldc apart); C holds dW only if store_c, else it is scratch (see
-    fnn_sgemm_momentum in gemm.h). False, doing nothing, when float32 products go
-    through BLAS (or k = 0)."""
+                        const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v,
+                        float lr, float mu, bint store_c, bint skip_zeros) noexcept nogil:
+    """C := op(A[a_rows])·B, a block of dW (a_rows may be NULL; B read from b_packed, packed by
+    pack_weights, if not NULL), and as each tile is stored the momentum step v := μ·v − γ·C;
+    w := w + v on the same rows and columns of w and v (ldc apart); C holds dW only if
+    store_c, else it is scratch (see fnn_sgemm_momentum in gemm.h). False, doing nothing,
+    when float32 products go through BLAS (or k = 0)."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
     return fnn_sgemm_momentum(trans_a == Transpose, m, n, k, a, lda, a_rows, b, ldb, b_packed, c, ldc, w, v,
@@ -250,8 +249,9 @@ cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a,
 def matmul_momentum(A, rows, B, C, W, V, float lr, float mu, *, skip_zeros=False, store_c=True):
     """C := A[rows]ᵀ·B (a block of dW; rows: intp indices of rows of A, or None for all), and
     with each tile of C as fastnn's float32 kernel stores it, V := mu·V − lr·C;  W := W + V
-    (gemm_momentum); C holds dW afterwards if store_c (else scratch). For tests: returns False, leaving all
-    untouched, where that kernel does not run. A, B, C, W, V: C-contiguous float32."""
+    (gemm_momentum); C holds dW afterwards if store_c (else scratch). For tests: returns
+    False, leaving all untouched, where that kernel does not run. A, B, C, W, V: C-contiguous
+    float32."""
     for name, X in (("A", A), ("B", B), ("C", C), ("W", W), ("V", V)):
         _validate.array(name, X, 2, _validate.float32)
     picked_rows = np.arange(A.shape[0], dtype=np.intp) if rows is None else rows
@@ -273,7 +273,9 @@ def matmul_momentum(A, rows, B, C, W, V, float lr, float mu, *, skip_zeros=False
     cdef int cm = m, cn = n, ck = k, lda = a.shape[1]
     if cm * cn * ck == 0:
         return False
-    cdef const Py_ssize_t *picked = NULL if rows is None else &r[0]
+    cdef const Py_ssize_t *picked = NULL
+    if rows is not None:
+        picked = &r[0]
     with nogil:
         done = gemm_momentum(Transpose, cm, cn, ck, cfirst(a), lda, picked, cfirst(b), cn, NULL, &c[0, 0], cn,
                              &w[0, 0], &v[0, 0], lr, mu, keep, skip)
