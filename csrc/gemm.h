@@ -76,7 +76,8 @@ int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, 
  * (a depth beyond one block, k > 1024, keeps the partial sums there).  Where a product has
  * no room on its side for the update (fnn_sgemm_side_update: the first layer's compacted
  * panels, a few dozen multiply-adds per weight), this does it with no pass of its own
- * over dW.  Returns -1, leaving C, w and v untouched, where fnn_sgemm_rows would. */
+ * over dW.  C, w and v must not overlap, nor be covered by a pending fnn_sgemm_side_update.
+ * Returns -1, leaving C, w and v untouched, where fnn_sgemm_rows would. */
 int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda, const ptrdiff_t *a_rows,
                        const float *b, int ldb, const float *b_packed, float *c, int ldc, float *w, float *v,
                        float lr, float mu, int store_c, int skip_zeros);

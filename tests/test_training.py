@@ -434,6 +434,18 @@ def test_mostly_zeros_judges_as_numpy_counts(n_rows):
         assert train._mostly_zeros(x) == expected
 
 
+def test_mostly_zeros_counts_the_last_sampled_row():
+    """513 rows: every 2nd is sampled, 257 of them, the last included. The first 256 are
+    exactly half zeros (mostly zeros, just), the unsampled ones all zeros, the last none: it
+    alone tips the data over to "not mostly zeros"."""
+    from fastnn._kernels import train
+    x = np.zeros((513, 8), np.float32)
+    x[0:512:2, :4] = 1.0
+    assert train._mostly_zeros(x[:512])
+    x[512] = 1.0
+    assert not train._mostly_zeros(x)
+
+
 @pytest.mark.parametrize("workers, split", [(1, "batch"), (2, "batch"), (2, "units")])
 def test_mostly_zero_data_trains_the_same_with_its_zeros_skipped(monkeypatch, workers, split):
     """float32 data that is mostly zeros (here 85%, in MNIST-like strokes and a blank border)

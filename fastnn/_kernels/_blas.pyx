@@ -263,6 +263,11 @@ def matmul_momentum(A, rows, B, C, W, V, float lr, float mu, *, skip_zeros=False
     _validate.shape("B", B, (k, n))
     for name, X in (("C", C), ("W", W), ("V", V)):
         _validate.shape(name, X, (m, n))
+    _validate.writable_and_separate("C", C, A=A, B=B, W=W, V=V)
+    _validate.writable_and_separate("W", W, A=A, B=B, V=V)
+    _validate.writable_and_separate("V", V, A=A, B=B)
+    if m == 0 or n == 0 or k == 0:
+        return False
     cdef const float[:, ::1] a = A
     cdef const float[:, ::1] b = B
     cdef float[:, ::1] c = C
@@ -271,8 +276,6 @@ def matmul_momentum(A, rows, B, C, W, V, float lr, float mu, *, skip_zeros=False
     cdef const Py_ssize_t[::1] r = np.ascontiguousarray(picked_rows)
     cdef bint done, skip = skip_zeros, keep = store_c
     cdef int cm = m, cn = n, ck = k, lda = a.shape[1]
-    if cm * cn * ck == 0:
-        return False
     cdef const Py_ssize_t *picked = NULL
     if rows is not None:
         picked = &r[0]

@@ -134,6 +134,7 @@ cdef struct Loop:
     int accuracy
     char gap[64]        # worker 0 writes what follows every step; the other reads the fields above
     fnn_int hits, counted, last_n
+    char gap_after[64]
 
 
 cdef struct Own:      # what one worker writes in its steps, 128 bytes apart from the next's
@@ -495,6 +496,10 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
     cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i
     cdef double total, lr_t
+    # the optimizer's step count t when the call starts; worker 0 adds the call's steps to
+    # loop.iteration at its end, which (the first layer split by units: no barrier ends a step)
+    # can come before the other worker has taken its last step's rate
+    cdef long t0 = loop.iteration
     cdef bint streamed, last, in_place, by_units = s.by_units, first_by_units = s.first_by_units
     cdef bint by_columns = by_units or first_by_units    # the first layer reads its share of every row
     cdef fnn_int *index
@@ -619,7 +624,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             if floating is float and fused:           # ... and its Z
                 _store_Z(s, fused, lo, mw)
             break                                     # every worker sees the same total and stops
-        lr_t = loop.lr / (1.0 + loop.decay * (loop.iteration + k))
+        lr_t = loop.lr / (1.0 + loop.decay * (t0 + k))
         if by_units:
             _backward_units(s, worker, m, lr_t, last, tag)
         else:
@@ -861,7 +866,8 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     # the first layer's panels of MNIST-like data, compacted (its all-zero pixels left out),
     # hold some 40 of the batch's 100 samples: their products have too few multiply-adds to
     # take a block's update on their side (it was left half done, to plain code); there the
-    # update is applied to each tile of dW as the kernel stores it (0.98x net A's epoch)
+    # update is applied to each tile of dW as the kernel stores it (0.98x net A's epoch); the
+    # blocks stay: one product over all the rows measured slower (14-row panels)
     cdef bint compacted = floating is float and samples != NULL and s.loop.sparse_X and not s.loop.nesterov
     # a wide δ packed once for all the blocks' products (each would pack it again)
     cdef float *delta_packed = NULL
@@ -879,7 +885,7 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
         if compacted and gemm_momentum(
                 Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> s.loop.X + b0, L.n_in, <Py_ssize_t *> samples,
                 <float *> L.delta, L.n_out, delta_packed, <float *> g, L.n_out, <float *> L.W + b0 * L.n_out,
-                <float *> L.vW + b0 * L.n_out, <float> lr_t, <float> s.loop.momentum, whole, True):
+                <float *> L.vW + b0 * L.n_out, <float> lr_t, <float> s.loop.momentum, last, True):
             b0 = b1                   # dW of the block and its update, as each tile is stored
             continue
         if samples != NULL:           # I is the first layer's batch, read in place from the data
