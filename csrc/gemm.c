@@ -422,8 +422,12 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
      * ROWS_IN_PLACE_N columns (a narrow layer, or the output layer) keeps 10-row panels read
      * in place: packing there costs about what it saves (n = 10: 50 -> 74 GFLOP/s, n = 64:
      * 213 -> 245, on one core of the benchmark machine).  While a momentum step is pending
-     * (fnn_sgemm_side_update), 10-row panels too: only their kernel has registers to spare */
-    int mr_panel = m >= MC && (trans_a || n > ROWS_IN_PLACE_N) && w->update.n == w->update.done ? 14 : 10;
+     * (fnn_sgemm_side_update), 10-row panels too: only their kernel has registers to spare.
+     * And for a compacted op(A)ᵀ (the first layer's dW on mostly-zero data: a panel is that
+     * many pixels of each sample), whose 10-pixel panels leave out more samples than 14-pixel
+     * ones (net A's epoch 0.98x at one thread, both ways in turn) */
+    int mr_panel = m >= MC && (trans_a || n > ROWS_IN_PLACE_N) && w->update.n == w->update.done
+                   && !(trans_a && skip_zeros) ? 14 : 10;
     for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
         int kc_step = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);   /* ceil(k / blocks) */
