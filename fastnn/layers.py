@@ -18,6 +18,7 @@ After a training step the layer shows the course's quantities of the last batch
 import numpy as np
 
 from fastnn import activations as _activations
+from fastnn import regularizers as _regularizers
 from fastnn import initializers
 
 
@@ -90,11 +91,17 @@ class Dense(Layer):
     kernel_initializer : str or callable, default "glorot_uniform"
         glorot_uniform, glorot_normal, he_uniform, he_normal or zeros; a callable gets
         ``(fan_in, fan_out, rng)``. Biases start at zero.
+    kernel_regularizer, bias_regularizer : None, "l1", "l2", "l1_l2" or a fastnn.regularizers object
+        A penalty on W (on b): its value joins the loss each step reports, its gradient the
+        optimizer's step (``dW``/``db`` show the batch loss's gradient alone).
     """
 
     def __init__(self, units, activation=None, input_shape=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", name=None, input_dim=None):
+                 kernel_initializer="glorot_uniform", name=None, input_dim=None, kernel_regularizer=None,
+                 bias_regularizer=None):
         super().__init__(name)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units!r}")
         self.units = int(units)
@@ -153,7 +160,21 @@ class Dense(Layer):
         return {"type": "Dense", "name": self.name, "units": self.units, "activation": self.activation,
                 "use_bias": self.use_bias, "input_shape": list(self.input_shape) if self.input_shape else None,
                 "kernel_initializer": self.kernel_initializer if isinstance(self.kernel_initializer, str)
-                else "glorot_uniform"}
+                else "glorot_uniform",
+                "kernel_regularizer": _regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": _regularizers.serialize(self.bias_regularizer)}
+
+    def penalties(self):
+        """(l1 on W, l2 on W, l1 on b, l2 on b): the regularizers' factors, 0 where there is none."""
+        k, b = self.kernel_regularizer, self.bias_regularizer if self.use_bias else None
+        return (k.l1 if k else 0.0, k.l2 if k else 0.0, b.l1 if b else 0.0, b.l2 if b else 0.0)
+
+    def penalty(self):
+        """The value of this layer's penalties on its current weights."""
+        value = self.kernel_regularizer(self.W) if self.kernel_regularizer and self.built else 0.0
+        if self.bias_regularizer and self.use_bias and self.built:
+            value += self.bias_regularizer(self.b)
+        return value
 
     def __repr__(self):
         return f"Dense({self.units}, activation={self.activation!r})"
@@ -181,6 +202,8 @@ def from_config(config):
     if kind == "Dense":
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
+        for key in ("kernel_regularizer", "bias_regularizer"):
+            config[key] = _regularizers.deserialize(config.get(key))
         return Dense(**config)
     if kind == "Activation":
         return Activation(**config)
