@@ -39,13 +39,21 @@ def missing_kernels(package_dir=_PACKAGE_DIR):
 
 
 def installed_copy(package_dir=_PACKAGE_DIR):
-    """The folder of another fastnn on ``sys.path`` (e.g. in site-packages), or None."""
-    own_root = Path(package_dir).resolve().parent
-    others = [entry for entry in sys.path if Path(entry or os.curdir).resolve() != own_root]
-    spec = importlib.machinery.PathFinder.find_spec("fastnn", others)
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent
+    """The folder of another fastnn Python could import (from site-packages, or an editable
+    install of another clone), or None."""
+    own = Path(package_dir).resolve()
+    others = [entry for entry in sys.path if Path(entry or os.curdir).resolve() != own.parent]
+    specs = [importlib.machinery.PathFinder.find_spec("fastnn", others)]
+    for finder in sys.meta_path:                 # e.g. setuptools' finder of an editable install
+        if finder is not importlib.machinery.PathFinder and hasattr(finder, "find_spec"):
+            try:
+                specs.append(finder.find_spec("fastnn", None))
+            except Exception:                    # a third-party finder's trouble is not ours to report
+                continue
+    for spec in specs:
+        if spec is not None and spec.origin and Path(spec.origin).resolve().parent != own:
+            return Path(spec.origin).parent
+    return None
 
 
 def check_compiled_kernels(package_dir=_PACKAGE_DIR):
