@@ -7,7 +7,8 @@ installed copy, and unless the compiled kernels were built in place there, the f
 compiled import fails with a bare "cannot import name '_blas'". This check runs before
 any compiled import and explains instead. It costs one listing of a small folder.
 
-An installed copy ships no ``.pyx`` files, so for it the check finds nothing to miss.
+An installed copy has its compiled modules beside any ``.pyx`` it carries, so for it
+the check finds nothing to miss.
 """
 import importlib.machinery
 import os
@@ -30,7 +31,7 @@ def missing_kernels(package_dir=_PACKAGE_DIR):
     -------
     list of str
         Module names (``["_blas", "dense", ...]``), sorted; empty for a built source
-        folder and for an installed copy (which holds no ``.pyx``).
+        folder and for an installed copy.
     """
     kernels = Path(package_dir) / "_kernels"
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
