@@ -5,7 +5,6 @@ start elsewhere), never fail with a bare "cannot import name '_blas'"; built in 
 it must simply work. Each test copies the source folder (without any compiled module)
 into a fresh directory and runs Python there, as a student would in a fresh clone.
 """
-import os
 import shutil
 import subprocess
 import sys
@@ -29,9 +28,9 @@ def unbuilt_clone(tmp_path):
 
 
 def python_in(root, *args):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=120)
+    """Python started in ``root``; PYTHONPATH is kept, so that "the installed fastnn" is the one this
+    test process imports (e.g. a build put first on the path), while ``root`` still comes first."""
+    return subprocess.run([sys.executable, *args], cwd=root, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("args", [["-c", "import fastnn"], ["-m", "fastnn", "train", "iris"]],
