@@ -734,7 +734,12 @@ class Perceptron:
 
     Attributes
     ----------
-    w : (n_features,) weights;  b : bias;  errors_ : mistakes per epoch.
+    w : ndarray, shape (n_features,)
+        The weights (None before ``fit``).
+    b : float
+        The bias.
+    errors_ : list of int
+        The mistakes made in each epoch of the last ``fit``.
     """
 
     def __init__(self, learning_rate=1.0, max_epochs=100, shuffle=True, seed=None):
