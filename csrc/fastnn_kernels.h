@@ -16,6 +16,7 @@
 #define FASTNN_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef ptrdiff_t fnn_int;          /* sizes and indices (same width as numpy.intp) */
 
@@ -59,6 +60,25 @@ typedef struct {
     double clipnorm;                /* > 0: each parameter's gradient scaled to a norm of at most this */
     double global_clipnorm;         /* > 0: all the gradients scaled to a joint norm of at most this */
 } fnn_rule;
+
+/* Dropout's random numbers: a hash of the element's number, so that any worker computes
+ * the same mask for any row, forward and backward, with nothing stored (the "lowbias32"
+ * integer hash, C. Wellons).  fnn_dropout_key mixes a layer's seed with the step t. */
+static inline uint32_t fnn_hash32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static inline uint32_t fnn_dropout_key(uint32_t seed, long long t)
+{
+    uint64_t step = (uint64_t)t;
+    return fnn_hash32(seed ^ fnn_hash32((uint32_t)step) ^ fnn_hash32((uint32_t)(step >> 32) + 0x9e3779b9U));
+}
 
 /* Status codes returned by kernels that can fail. */
 enum {
@@ -121,6 +141,10 @@ enum {
     /* Σ (g + l1·sign(w) + 2·l2·w)²: the squared norm of the gradient a step takes */          \
     double fnn_gradient_sum_squares_##sfx(const real *w, const real *g, fnn_int n, double l1,  \
                                           double l2);                                         \
+    /* inverted dropout of rows first_row .. of a batch: y := x / keep where kept, else 0       \
+       (kept: fnn_hash32(key + row·n_o + o) < threshold); on δ, its backward pass */           \
+    void fnn_dropout_##sfx(const real *x, real *y, fnn_int n_b, fnn_int n_o, fnn_int first_row, \
+                           uint32_t key, uint32_t threshold, double keep);                    \
     /* dst_b := src_{index_b}, whole rows of n_cols */                                         \
     void fnn_gather_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,           \
                                fnn_int n_cols, real *dst);                                     \

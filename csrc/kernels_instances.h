@@ -66,6 +66,12 @@ double FN(optimizer_step)(const fnn_rule *r, double lr, long long t, REAL *w, co
     return PICK(optimizer_step)(r, lr, t, w, g, s0, s1, s2, n, l1, l2, scale);
 }
 
+void FN(dropout)(const REAL *x, REAL *y, fnn_int n_b, fnn_int n_o, fnn_int first_row, uint32_t key,
+                 uint32_t threshold, double keep)
+{
+    PICK(dropout)(x, y, n_b, n_o, first_row, key, threshold, keep);
+}
+
 double FN(gradient_sum_squares)(const REAL *w, const REAL *g, fnn_int n, double l1, double l2)
 {
     return PICK(gradient_sum_squares)(w, g, n, l1, l2);

@@ -224,3 +224,20 @@ FNN_VECTORISED static double VFN(gradient_sum_squares)(const REAL *w, const REAL
     }
     return total;
 }
+
+/* Inverted dropout of an n_b × n_o block of a batch whose first row is the batch's row
+ * first_row: y := x / keep where the element is kept, 0 elsewhere; element (r, o) is kept
+ * when fnn_hash32(key + r·n_o + o) < threshold (= keep·2³², key drawn from the layer's seed
+ * and the step, see fnn_dropout_key).  The same call on δ is dropout's backward pass: the
+ * same elements are kept, so ∂E/∂A := ∂E/∂D / keep there and 0 elsewhere.  y may be x. */
+FNN_VECTORISED static void VFN(dropout)(const REAL *x, REAL *y, fnn_int n_b, fnn_int n_o, fnn_int first_row,
+                                        uint32_t key, uint32_t threshold, double keep)
+{
+    const REAL keep_ = (REAL)keep;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const uint32_t base = key + (uint32_t)((first_row + b) * n_o);
+        const REAL *xr = x + b * n_o;
+        REAL *yr = y + b * n_o;
+        for (fnn_int o = 0; o < n_o; o++) yr[o] = fnn_hash32(base + (uint32_t)o) < threshold ? xr[o] / keep_ : 0;
+    }
+}

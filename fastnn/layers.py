@@ -229,6 +229,48 @@ class Activation(Layer):
         return f"Activation({self.activation!r})"
 
 
+class Dropout(Layer):
+    """Inverted dropout (Srivastava et al., 2014) of the previous layer's output.
+
+    While training, each value is kept with probability 1 − rate and divided by 1 − rate,
+    or set to 0, a new mask every step; the backward pass applies the same mask to δ. In
+    ``predict`` and ``evaluate`` it is the identity (the division keeps the expected
+    value the same, so nothing is rescaled there).
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+        The share of values set to 0.
+    seed : int in [0, 2³²), optional
+        Seed of the masks (with the step number t, see ``fastnn.backend.numpy_backend.dropout``);
+        None: drawn from the model's seed and the layer's place, so a seeded model is
+        reproducible.
+
+    Attributes
+    ----------
+    X, A : ndarray, shape (batch, units)
+        The last training batch's input (the previous layer's A) and output
+        A = X ⊙ mask / (1 − rate), which the next layer takes as its input.
+    """
+
+    def __init__(self, rate, seed=None, name=None):
+        super().__init__(name)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(rate) or not 0 <= rate < 1:
+            raise ValueError(f"rate must be a number in [0, 1), got {rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or not 0 <= seed < 2 ** 32):
+            raise ValueError(f"seed must be None or an integer in [0, 2**32), got {seed!r}")
+        self.rate = float(rate)
+        self.seed = None if seed is None else int(seed)
+
+    def get_config(self):
+        return {"type": "Dropout", "name": self.name, "rate": self.rate, "seed": self.seed}
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"
+
+
 def from_config(config):
     config = dict(config)
     kind = config.pop("type", None)
@@ -240,4 +282,6 @@ def from_config(config):
         return Dense(**config)
     if kind == "Activation":
         return Activation(**config)
+    if kind == "Dropout":
+        return Dropout(**config)
     raise ValueError(f"unknown layer type {kind!r}")

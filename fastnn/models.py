@@ -20,7 +20,7 @@ from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
 from fastnn.callbacks import Callback, History, ProgbarLogger
-from fastnn.layers import Activation, Dense, Layer
+from fastnn.layers import Activation, Dense, Dropout, Layer
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _PREDICT_CHUNK = 4096            # rows per forward pass in evaluate (results do not depend on it)
@@ -84,9 +84,9 @@ class Sequential:
     # ------------------------------------------------------------ structure
 
     def add(self, layer):
-        """Append a layer (Dense or Activation)."""
+        """Append a layer (Dense, Activation or Dropout)."""
         if not isinstance(layer, Layer):
-            raise TypeError(f"add() takes a fastnn layer (Dense, Activation), got {type(layer).__name__}")
+            raise TypeError(f"add() takes a fastnn layer (Dense, Activation, Dropout), got {type(layer).__name__}")
         if not self.layers:
             if not isinstance(layer, Dense):
                 raise ValueError("the first layer must be a Dense layer")
@@ -95,6 +95,8 @@ class Sequential:
             if layer.input_shape[0] != previous:
                 raise ValueError(f"layer {layer.name!r} declares input_shape {layer.input_shape} but the "
                                  f"previous layer has {previous} units")
+        if isinstance(layer, Dropout) and not isinstance(self.layers[-1], (Dense, Activation)):
+            raise ValueError("a Dropout layer must follow a Dense (or Activation) layer, not another Dropout")
         if isinstance(layer, Activation):
             last = self.layers[-1]
             if not isinstance(last, Dense) or last.activation != "linear":
@@ -113,9 +115,30 @@ class Sequential:
         for layer in self.layers:
             if isinstance(layer, Dense):
                 acts.append(layer.activation)
-            else:
+            elif isinstance(layer, Activation):
                 acts[-1] = layer.activation
         return acts
+
+    def _dropouts(self):
+        """For each Dense layer, the Dropout layer that follows it (after its Activation), or None."""
+        drops = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                drops.append(None)
+            elif isinstance(layer, Dropout):
+                drops[-1] = layer
+        return drops
+
+    def _dropout_seed(self, layer, position):
+        """A Dropout layer's seed: its own, else drawn from the model's seed and its place
+        (a seeded model is reproducible), else drawn once for the layer."""
+        if layer.seed is not None:
+            return layer.seed
+        if self.seed is not None:
+            return int(np.random.SeedSequence([self.seed, position]).generate_state(1)[0])
+        if getattr(layer, "_drawn_seed", None) is None:
+            layer._drawn_seed = int(np.random.SeedSequence().generate_state(1)[0])
+        return layer._drawn_seed
 
     @property
     def input_dim(self):
@@ -209,7 +232,7 @@ class Sequential:
                 rows.append((layer.name, "Dense", f"{layer.units:,}", f"{w:,}", f"{b:,}", f"{w + b:,}"))
                 n_in = layer.units
             else:
-                rows.append((layer.name, "Activation", "", "", "", "0"))
+                rows.append((layer.name, type(layer).__name__, "", "", "", "0"))
         rows.append(("TOTAL", "", "", f"{total_w:,}", f"{total_b:,}", f"{total_w + total_b:,}"))
         header = ("layer", "type", "units", "weights", "biases", "params")
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(6)]
@@ -384,8 +407,12 @@ class Sequential:
         variables = (self.optimizer.variables_for(params) if velocities is None
                      else [[v] for v in velocities])
         X_buffer = np.zeros((batch_size, self.input_dim), dtype=self.dtype)
-        slots, states, penalties, previous, v = [], [], [], X_buffer, iter(variables)
-        for layer in dense:
+        slots, states, penalties, dropouts, previous, v = [], [], [], [], X_buffer, iter(variables)
+        drop_layers = self._dropouts()
+        if drop_layers[-1] is not None:
+            raise ValueError(f"{drop_layers[-1].name!r}: dropout after the output layer is not supported; "
+                             "put Dropout between layers")
+        for position, (layer, drop) in enumerate(zip(dense, drop_layers)):
             Z, A, delta = (np.zeros((batch_size, layer.units), dtype=self.dtype) for _ in range(3))
             dW = np.zeros_like(layer.W)
             state_W = list(next(v)) + [None, None]
@@ -397,6 +424,13 @@ class Sequential:
             layer._views = dict(X=previous, Z=Z, A=A, delta=delta, dW=dW, db=db)
             layer._batch = 0
             previous = A
+            dropouts.append(None)
+            if drop is not None and drop.rate > 0:
+                D = np.zeros((batch_size, layer.units), dtype=self.dtype)
+                dropouts[-1] = (drop.rate, self._dropout_seed(drop, position), D)
+                drop._views = dict(X=A, A=D)
+                drop._batch = 0
+                previous = D
         for i, layer in enumerate(self.layers):           # an Activation shows its Dense's buffers
             if isinstance(layer, Activation):
                 views = self.layers[i - 1]._views
@@ -407,7 +441,7 @@ class Sequential:
             extra["n_workers"] = n_workers
         extra["split"] = split
         trainer = ops.Trainer(X_buffer, slots, self._activations(), kind, states=states, penalties=penalties,
-                              **extra)
+                              dropouts=dropouts, **extra)
         return trainer
 
     def _train_steps(self, trainer, x, labels, Y, w, order, first, count, losses, acc_kind):

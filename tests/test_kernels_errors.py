@@ -52,13 +52,14 @@ def valid_call(name, dtype=np.float64):
         "mean_squared_error": (dict(A=r(n, o), y=r(n, o), dA=r(n, o), sample_weight=r(n, low=0, high=1)),
                                ["dA"], "A"),
         "sgd_update": (dict(w=r(n, o), g=r(n, o), v=r(n, o), learning_rate=0.1, momentum=0.9), ["w", "v"], "w"),
+        "dropout": (dict(X=r(n, o), D=r(n, o), rate=0.5, seed=1, iteration=3), ["D"], "X"),
     }
     return calls[name]
 
 
 ENTRY_POINTS = ["matmul", "dense_forward", "dense_backward", "activation_forward", "activation_derivative",
                 "activation_backward", "softmax_cross_entropy", "focal_cross_entropy",
-                "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update"]
+                "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update", "dropout"]
 ARRAY_ARGS = [(entry, arg) for entry in ENTRY_POINTS for arg, value in valid_call(entry)[0].items()
               if isinstance(value, np.ndarray)]
 OUTPUT_ARGS = [(entry, arg) for entry in ENTRY_POINTS for arg in valid_call(entry)[1]]
@@ -159,6 +160,7 @@ AXES = {
     "dense_forward": dict(X="bi", W="io", b="o", Z="bo"),
     "dense_backward": dict(X="bi", W="io", delta="bo", dW="io", db="o", dX="bi"),
     "sgd_update": dict(w="xy", g="xy", v="xy"),
+    "dropout": dict(X="bo", D="bo"),
     **{entry: dict(Z="bo", A="bo", dA="bo", delta="bo", out="bo")
        for entry in ("activation_forward", "activation_derivative", "activation_backward")},
     **{entry: dict(Z="bo", y="bo", P="bo", A="bo", dA="bo", delta="bo", sample_weight="b")

@@ -6,6 +6,7 @@ that backend; then inside the compiled training loop against the NumPy trainer; 
 Keras-level behaviour: schedules, penalties in the loss, saving and resuming, bad input.
 """
 import math
+import os
 
 import numpy as np
 import pytest
@@ -455,6 +456,7 @@ def test_against_keras(name, extra, monkeypatch):
     """Four steps of Keras 3's own optimizer and of fastnn's kernel, in float64 (Keras on
     JAX needs JAX_ENABLE_X64 before it is imported; the `bench` extra installs them)."""
     monkeypatch.setenv("JAX_ENABLE_X64", "1")
+    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "jax"))
     keras = pytest.importorskip("keras")
     if keras.backend.backend() == "jax":
         import jax

@@ -42,6 +42,11 @@ cdef extern from "fastnn_kernels.h" nogil:
                                   float *s0, float *s1, float *s2, fnn_int n, double l1, double l2, double scale)
     double fnn_optimizer_step_f64(const fnn_rule *r, double lr, long long t, double *w, const double *g,
                                   double *s0, double *s1, double *s2, fnn_int n, double l1, double l2, double scale)
+    unsigned int fnn_dropout_key(unsigned int seed, long long t)
+    void fnn_dropout_f32(const float *x, float *y, fnn_int n_b, fnn_int n_o, fnn_int first_row, unsigned int key,
+                         unsigned int threshold, double keep)
+    void fnn_dropout_f64(const double *x, double *y, fnn_int n_b, fnn_int n_o, fnn_int first_row, unsigned int key,
+                         unsigned int threshold, double keep)
     double fnn_gradient_sum_squares_f32(const float *w, const float *g, fnn_int n, double l1, double l2)
     double fnn_gradient_sum_squares_f64(const double *w, const double *g, fnn_int n, double l1, double l2)
 

@@ -3,12 +3,14 @@
 The formulas (each beside its derivative) are in csrc/fastnn_kernels.h; the
 activation is chosen by name: linear, step, sigmoid, hard_sigmoid, tanh, relu, softmax.
 """
+import numpy as np
 from cython cimport floating
 
 from fastnn._kernels._ckernels cimport (
     fnn_bias_activation_f32, fnn_bias_activation_f64,
     fnn_activation_derivative_f32, fnn_activation_derivative_f64,
-    fnn_activation_backward_f32, fnn_activation_backward_f64, fnn_int)
+    fnn_activation_backward_f32, fnn_activation_backward_f64, fnn_int, fnn_dropout_key, fnn_dropout_f32,
+    fnn_dropout_f64)
 from fastnn._kernels import _validate
 
 include "_cpu.pxi"
@@ -121,3 +123,48 @@ def activation_backward(name, Z, A, dA, delta):
     else:
         _backward[double](act, Z, A, dA, delta)
     return delta
+
+
+cdef void _dropout(const floating[:, ::1] X, floating[:, ::1] D, Py_ssize_t first_row, unsigned int key,
+                   unsigned int threshold, double keep) noexcept:
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            fnn_dropout_f32(&X[0, 0], &D[0, 0], X.shape[0], X.shape[1], first_row, key, threshold, keep)
+        else:
+            fnn_dropout_f64(&X[0, 0], &D[0, 0], X.shape[0], X.shape[1], first_row, key, threshold, keep)
+
+
+def dropout(X, D, rate, seed, iteration, first_row=0):
+    """Inverted dropout, D := X ⊙ mask / (1 − rate), with the mask of step t = ``iteration``
+    drawn from ``seed``: element (r, o) is kept when hash32(key + r·n_units + o) < (1 − rate)·2³²,
+    r = first_row + its row (see fnn_dropout_key). The same call on δ = ∂E/∂D gives ∂E/∂A.
+    X, D: (n_samples, n_units); D may be X. rate in [0, 1); seed in [0, 2³²)."""
+    dtype = _validate.common_float_dtype(X=X, D=D)
+    _validate.shape("D", D, X.shape)
+    if D is not X:
+        _validate.writable_and_separate("D", D, X=X)
+    elif not D.flags.writeable:
+        raise ValueError("D is read-only; it is an output and must be writeable")
+    rate = _validate.scalar("rate", rate, low=0.0)
+    if rate >= 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if isinstance(iteration, bool) or not isinstance(iteration, (int, np.integer)) or iteration < 0:
+        raise ValueError(f"iteration must be an integer >= 0, got {iteration!r}")
+    if isinstance(first_row, bool) or not isinstance(first_row, (int, np.integer)) or first_row < 0:
+        raise ValueError(f"first_row must be an integer >= 0, got {first_row!r}")
+    keep = 1.0 - rate
+    threshold = min(int(keep * 2.0 ** 32), 2 ** 32 - 1)
+    if rate == 0:
+        if D is not X:
+            D[...] = X
+        return D
+    key = fnn_dropout_key(seed, iteration)
+    if dtype == _validate.float32:
+        _dropout[float](X, D, first_row, key, threshold, keep)
+    else:
+        _dropout[double](X, D, first_row, key, threshold, keep)
+    return D

@@ -115,6 +115,10 @@ cdef struct Layer:
     void *s1b
     void *s2b
     double l1W, l2W, l1b, l2b     # penalties l1·Σ|w| + l2·Σw² on W and on b
+    void *D            # dropout after this layer: its output D = A ⊙ mask / keep, the next layer's input
+    double keep        # 1 − rate
+    unsigned int threshold        # keep·2³² (0: no dropout)
+    unsigned int seed
 
 
 cdef struct Batch:     # the current mini-batch, gathered from the data by index
@@ -280,6 +284,12 @@ cdef class Trainer:
     penalties : list or None
         Per layer, ``(l1W, l2W, l1b, l2b)``: the penalty l1·Σ|w| + l2·Σw² on W and on b,
         whose gradient joins dW and db in the update and whose value joins each step's loss.
+    dropouts : list or None
+        Per layer, None or ``(rate, seed, D)``: inverted dropout of the layer's output in
+        training, D := A ⊙ mask / (1 − rate) (D: (batch_size, n_out), the next layer's
+        input), the same mask in the backward pass; the mask of step t is drawn from the
+        seed and t (fnn_dropout_key), the same for any split between workers. Not on the
+        output layer; a network with dropout is split by batch rows.
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
@@ -301,7 +311,7 @@ cdef class Trainer:
         free(self.layers)
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
-                 first_by_units=True, states=None, penalties=None):
+                 first_by_units=True, states=None, penalties=None, dropouts=None):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -325,13 +335,20 @@ cdef class Trainer:
         self.layers = <Layer *> malloc(self.n_layers * sizeof(Layer))
         if self.layers == NULL:
             raise MemoryError()
-        keep = [X_buffer]
+        keep_alive = [X_buffer]         # every array a pointer below refers to
         n_in, previous_A = X_buffer.shape[1], X_buffer
         if states is not None and len(states) != len(layers):
             raise ValueError(f"states needs one entry per layer ({len(layers)}), got {len(states)}")
         if penalties is not None and len(penalties) != len(layers):
             raise ValueError(f"penalties needs one entry per layer ({len(layers)}), got {len(penalties)}")
         self.penalised = False
+        if dropouts is not None:
+            if len(dropouts) != len(layers):
+                raise ValueError(f"dropouts needs one entry per layer ({len(layers)}), got {len(dropouts)}")
+            if dropouts[len(dropouts) - 1] is not None:
+                raise ValueError("dropout after the output layer is not supported: put it between layers")
+            if any(d is not None for d in dropouts):
+                self.by_units = False                 # dropout runs on whole rows of a layer
         for l, (slots, act) in enumerate(zip(layers, activations)):
             W, b, vW, vb, dW, db, Z, A, delta = slots
             for name, a in (("W", W), ("vW", vW), ("dW", dW)):
@@ -361,18 +378,32 @@ cdef class Trainer:
                                   in zip(("l1W", "l2W", "l1b", "l2b"), penalties[l] if penalties is not None
                                          else (0.0, 0.0, 0.0, 0.0)))
             self.penalised = self.penalised or bool(l1W or l2W or l1b or l2b)
+            drop = dropouts[l] if dropouts is not None else None
+            keep, threshold, seed, D = 1.0, 0, 0, None
+            if drop is not None:
+                rate, seed, D = drop
+                rate = _validate.scalar(f"dropouts[{l}].rate", rate, low=0.0)
+                if rate >= 1:
+                    raise ValueError(f"dropouts[{l}].rate must be in [0, 1), got {rate}")
+                if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+                    raise ValueError(f"dropouts[{l}].seed must be an integer in [0, 2**32), got {seed!r}")
+                _validate.array(f"dropouts[{l}].D", D, 2, dtype)
+                _validate.shape(f"dropouts[{l}].D", D, (self.batch_size, n_out))
+                keep = 1.0 - rate
+                threshold = min(int(keep * 2.0 ** 32), 2 ** 32 - 1) if rate > 0 else 0
             self.layers[l] = Layer(n_in=n_in, n_out=n_out, act=code, W=addr(W), b=addr(b), vW=addr(vW),
                                    vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
                                    delta=addr(delta), input=addr(previous_A), partial=addr(partial),
                                    s1W=addr(s1W), s2W=addr(s2W), s1b=addr(s1b), s2b=addr(s2b),
-                                   l1W=l1W, l2W=l2W, l1b=l1b, l2b=l2b)
-            keep += [W, b, vW, vb, dW, db, Z, A, delta, partial, s1W, s2W, s1b, s2b]
-            n_in, previous_A = n_out, A
+                                   l1W=l1W, l2W=l2W, l1b=l1b, l2b=l2b, D=addr(D if threshold else None),
+                                   keep=keep, threshold=threshold, seed=seed)
+            keep_alive += [W, b, vW, vb, dW, db, Z, A, delta, partial, s1W, s2W, s1b, s2b, D]
+            n_in, previous_A = n_out, (D if threshold else A)
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
         if needs is not None and out_act != needs:
             raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {out_act!r}")
-        self._keep = keep
+        self._keep = keep_alive
         n_classes = n_in
         self._alpha = None
         if alpha is not None:
@@ -654,21 +685,23 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         else:
             fused = 0
             for l in range(n_layers):
+                L = &layers[l]
                 if first_by_units and l == 0:
                     _forward_first_by_units(s, worker, m, lo, mw, loop.order + start if in_place else NULL, tag)
-                    continue
-                if floating is float and not last and l < 64 and _forward_fused(
+                elif floating is float and not last and l < 64 and _forward_fused(
                         s, l, lo, mw, <float *> loop.X if in_place and l == 0 else NULL, index):
                     fused |= 1ULL << l
-                    continue
-                L = &layers[l]
-                if floating is float and in_place and l == 0:     # Z := X[index]·W, read in place
-                    gemm_rows(NoTrans, <int> mw, L.n_out, L.n_in, <float *> loop.X, L.n_in, <Py_ssize_t *> index, <float *> L.W,
-                              L.n_out, <float *> L.Z + lo * L.n_out, L.n_out, NULL, False, loop.sparse_X)
                 else:
-                    dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
-                                      rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
-                _bias_activation_rows(s, l, lo, mw, tag)
+                    if floating is float and in_place and l == 0:     # Z := X[index]·W, read in place
+                        gemm_rows(NoTrans, <int> mw, L.n_out, L.n_in, <float *> loop.X, L.n_in, <Py_ssize_t *> index,
+                                  <float *> L.W, L.n_out, <float *> L.Z + lo * L.n_out, L.n_out, NULL, False,
+                                  loop.sparse_X)
+                    else:
+                        dense_forward_raw(rows(L.input, lo, L.n_in, tag), <floating *> L.W, <floating *> NULL,
+                                          rows(L.Z, lo, L.n_out, tag), mw, L.n_in, L.n_out)
+                    _bias_activation_rows(s, l, lo, mw, tag)
+                if L.threshold:                       # dropout: D := A ⊙ mask / keep, the next layer's input
+                    _dropout_rows(L, <floating *> L.A, <floating *> L.D, lo, mw, t0 + k)
         if not streamed and j + 1 < loop.first_batch + loop.n_batches:
             _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_columns, tag)
         # -- loss and δ of the output layer, scaled by 1/m for the whole batch
@@ -695,8 +728,14 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                         Transpose, <int> mw, L.n_in, L.n_out, <float *> L.delta + lo * L.n_out, L.n_out,
                         <float *> L.W, L.n_out, <float *> layers[l - 1].delta + lo * L.n_in, L.n_in,
                         <float *> layers[l - 1].A + lo * L.n_in, L.n_in):
+                    if layers[l - 1].threshold:       # ... then dropout's mask: δ := δ ⊙ mask / keep
+                        _dropout_rows(&layers[l - 1], <floating *> layers[l - 1].delta,
+                                      <floating *> layers[l - 1].delta, lo, mw, t0 + k)
                     continue                          # relu'(Z) = [A > 0] applied as the product stores δ
                 _backprop_rows(L, &layers[l - 1], lo, mw, tag)
+                if layers[l - 1].threshold:           # ∂E/∂A := ∂E/∂D ⊙ mask / keep
+                    _dropout_rows(&layers[l - 1], <floating *> layers[l - 1].delta, <floating *> layers[l - 1].delta,
+                                  lo, mw, t0 + k)
                 activation_backward_raw(layers[l - 1].act,
                                         rows(layers[l - 1].A if fused >> (l - 1) & 1 else layers[l - 1].Z,
                                              lo, L.n_in, tag),
@@ -807,6 +846,17 @@ cdef void _store_Z(Shared *s, unsigned long long fused, Py_ssize_t lo, Py_ssize_
                               <float *> L.Z + lo * L.n_out, mw, L.n_in, L.n_out)
             bias_activation(FNN_LINEAR, <float *> L.b, <float *> L.Z + lo * L.n_out, <float *> L.Z + lo * L.n_out,
                             mw, L.n_out)
+
+
+cdef inline void _dropout_rows(Layer *L, floating *x, floating *y, Py_ssize_t lo, Py_ssize_t mw,
+                               long long t) noexcept nogil:
+    """Rows lo .. lo + mw: y := x ⊙ mask / keep, with the layer's mask of step t (the same
+    mask for the forward pass, x = A, y = D, and the backward pass, x = y = δ)."""
+    cdef unsigned int key = fnn_dropout_key(L.seed, t)
+    if floating is float:
+        fnn_dropout_f32(x + lo * L.n_out, y + lo * L.n_out, mw, L.n_out, lo, key, L.threshold, L.keep)
+    else:
+        fnn_dropout_f64(x + lo * L.n_out, y + lo * L.n_out, mw, L.n_out, lo, key, L.threshold, L.keep)
 
 
 cdef inline void _bias_activation_rows(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, floating *tag) noexcept nogil:
@@ -1281,7 +1331,8 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
                                              vW=NULL, vb=NULL, dW=addr(dWs[l]), db=NULL,
                                              Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
                                              input=addr(acts[l]), partial=NULL, s1W=NULL, s2W=NULL,
-                                             s1b=NULL, s2b=NULL, l1W=0, l2W=0, l1b=0, l2b=0)
+                                             s1b=NULL, s2b=NULL, l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1,
+                                             threshold=0, seed=0)
     f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
     f.steps, f.n_workers, f.is_float = (n_samples + batch_size - 1) // batch_size, n_workers, dtype == _validate.float32
     try:
@@ -1409,7 +1460,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
             layers[l] = Layer(n_in=n_in, n_out=weights[l].shape[1], act=codes[l], W=addr(weights[l]),
                               b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
                               delta=NULL, input=NULL, partial=NULL, s1W=NULL, s2W=NULL, s1b=NULL, s2b=NULL,
-                              l1W=0, l2W=0, l1b=0, l2b=0)
+                              l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1, threshold=0, seed=0)
             packed_W[l] = NULL
             # a wide relu or linear layer's weights, read by more than one chunk: packed once
             size = (packed_weights_size(n_in, weights[l].shape[1]) if dtype == _validate.float32

@@ -5,7 +5,7 @@ Entry points check their arguments (dtype, contiguity, shapes, overlaps) and
 raise ``TypeError``/``ValueError`` naming the argument before any pointer is used.
 """
 from fastnn._kernels._blas import matmul
-from fastnn._kernels.activations import activation_backward, activation_derivative, activation_forward
+from fastnn._kernels.activations import activation_backward, activation_derivative, activation_forward, dropout
 from fastnn._kernels.dense import dense_backward, dense_forward
 from fastnn._kernels.losses import (binary_cross_entropy, focal_cross_entropy, mean_squared_error,
                                     sigmoid_binary_cross_entropy, softmax_cross_entropy)
@@ -15,6 +15,6 @@ from fastnn._kernels.train import ACCURACY_KINDS, LOSS_KINDS, Trainer, forward, 
 name = "compiled"
 
 __all__ = ["matmul", "dense_forward", "dense_backward", "activation_forward", "activation_derivative",
-           "activation_backward", "softmax_cross_entropy", "focal_cross_entropy",
+           "activation_backward", "dropout", "softmax_cross_entropy", "focal_cross_entropy",
            "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update", "optimizer_step",
            "Trainer", "forward", "LOSS_KINDS", "ACCURACY_KINDS", "gemm_floor"]

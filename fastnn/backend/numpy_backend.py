@@ -122,6 +122,47 @@ def activation_backward(name, Z, A, dA, delta):
 # without sample weights) and writes its gradient, scaled the same way.
 
 
+def _hash32(x):
+    """The "lowbias32" integer hash on uint32 values (wrapping arithmetic), dropout's
+    random numbers: x := x ⊕ (x >> 16); x := x·0x7feb352d; x := x ⊕ (x >> 15);
+    x := x·0x846ca68b; x := x ⊕ (x >> 16)."""
+    x = np.asarray(x, dtype=np.uint32)
+    with np.errstate(over="ignore"):            # the products wrap modulo 2³², as in C
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(0x7FEB352D)
+        x = x ^ (x >> np.uint32(15))
+        x = x * np.uint32(0x846CA68B)
+        return x ^ (x >> np.uint32(16))
+
+
+def _dropout_key(seed, t):
+    """key := hash(seed ⊕ hash(t mod 2³²) ⊕ hash(⌊t / 2³²⌋ + 0x9e3779b9)): the mask of step t."""
+    low, high = np.uint32(t & 0xFFFFFFFF), np.uint32(((t >> 32) + 0x9E3779B9) & 0xFFFFFFFF)
+    return _hash32(np.uint32(seed) ^ _hash32(low) ^ _hash32(high))
+
+
+def dropout(X, D, rate, seed, iteration, first_row=0):
+    """Inverted dropout:  D := X ⊙ mask / (1 − rate).
+
+    Element (r, o), r = first_row + its row, is kept when hash(key + r·n_units + o) <
+    (1 − rate)·2³², key drawn from the seed and the step t = ``iteration``: in training, the
+    backward pass calls it again on δ = ∂E/∂D and gets ∂E/∂A = δ ⊙ mask / (1 − rate).
+    """
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    if rate == 0:
+        D[...] = X
+        return D
+    keep = 1.0 - rate
+    threshold = np.uint32(min(int(keep * 2.0 ** 32), 2 ** 32 - 1))
+    n, k = X.shape
+    number = (np.arange(n, dtype=np.uint64)[:, None] + first_row) * np.uint64(k) + np.arange(k, dtype=np.uint64)
+    element = (number & np.uint64(0xFFFFFFFF)).astype(np.uint32) + _dropout_key(seed, iteration)
+    kept = _hash32(element) < threshold
+    D[...] = np.where(kept, X / X.dtype.type(keep), X.dtype.type(0))
+    return D
+
+
 def _as_rows(y, n_classes, dtype):
     """Class ids → one-hot rows; rows are returned unchanged."""
     if y.ndim == 1:
@@ -353,7 +394,7 @@ class Trainer:
     """
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
-                 first_by_units=True, states=None, penalties=None):
+                 first_by_units=True, states=None, penalties=None, dropouts=None):
         # n_workers, split, first_by_units: the compiled trainer can share each step between
         # threads, by batch rows or by units; here one thread does everything, which gives the
         # same result.
@@ -373,6 +414,10 @@ class Trainer:
         self.states = states if states is not None else [(None, None, None, None)] * len(layers)
         self.penalties = penalties if penalties is not None else [(0.0, 0.0, 0.0, 0.0)] * len(layers)
         self.penalised = any(any(p) for p in self.penalties)
+        # dropout after a layer: (rate, seed, D), D its output and the next layer's input
+        self.dropouts = dropouts if dropouts is not None else [None] * len(layers)
+        if self.dropouts[-1] is not None:
+            raise ValueError("dropout after the output layer is not supported: put it between layers")
 
     def _clip_scales(self, rule):
         """(scale of dW, scale of db) per layer: clipnorm's c / max(‖g‖, c) of each
@@ -426,11 +471,17 @@ class Trainer:
             Yb = Y[index] if Y is not None else None
             w = sample_weight[index] if sample_weight is not None else None
             # forward execution:  Z := I·W + b;  A := g(Z);  the next layer's input I is A
+            # (after dropout, D := A ⊙ mask / (1 − rate), with this step's mask)
+            inputs = []
             for l, (W, b, vW, vb, dW, db, Z, A, delta) in enumerate(self.layers):
+                inputs.append(I)
                 dense_forward(I, W, b, Z[:m])
                 if l < n_layers - 1 or not fused:
                     activation_forward(self.activations[l], Z[:m], A[:m])
                 I = A[:m]
+                if self.dropouts[l] is not None:
+                    rate, seed, D = self.dropouts[l]
+                    I = dropout(A[:m], D[:m], rate, seed, iteration)
             loss = self._loss_and_output_delta(m, label, Yb, w)
             batch_losses[j - first_batch] = loss
             if not np.isfinite(loss):
@@ -446,9 +497,11 @@ class Trainer:
             # backward execution: each layer's gradients from its δ, then δ of the layer below
             for l in range(n_layers - 1, -1, -1):
                 W, b, vW, vb, dW, db, Z, A, delta = self.layers[l]
-                I = self.layers[l - 1][7][:m] if l > 0 else self.X_buffer[:m]
                 below_delta = self.layers[l - 1][8][:m] if l > 0 else None
-                dense_backward(I, W, delta[:m], dW, db, below_delta)      # below_delta := δ·Wᵀ
+                dense_backward(inputs[l], W, delta[:m], dW, db, below_delta)      # below_delta := δ·Wᵀ
+                if l > 0 and self.dropouts[l - 1] is not None:                   # ∂E/∂A := ∂E/∂D ⊙ mask / (1 − rate)
+                    rate, seed, _ = self.dropouts[l - 1]
+                    dropout(below_delta, below_delta, rate, seed, iteration)
                 if l > 0:
                     Z_below, A_below = self.layers[l - 1][6][:m], self.layers[l - 1][7][:m]
                     activation_backward(self.activations[l - 1], Z_below, A_below, below_delta, below_delta)
