@@ -112,6 +112,9 @@ __attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float
 #define TANH tanhf
 #define POW powf
 #define FMA fmaf
+#define EXPM1 expm1f
+#define ERFC erfcf
+#define FABS fabsf
 #include "kernels_template.h"
 #undef FNN_ROW_SOFTMAX_CE
 #undef FNN_COLUMN_SUMS
@@ -123,6 +126,9 @@ __attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float
 #undef TANH
 #undef POW
 #undef FMA
+#undef EXPM1
+#undef ERFC
+#undef FABS
 
 #define REAL double
 #define FN(name) fnn_##name##_f64
@@ -132,4 +138,7 @@ __attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float
 #define TANH tanh
 #define POW pow
 #define FMA fma
+#define EXPM1 expm1
+#define ERFC erfc
+#define FABS fabs
 #include "kernels_template.h"
