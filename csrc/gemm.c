@@ -28,8 +28,9 @@
  * momentum step, and reads the batch in place).  Everything else, and every CPU without
  * AVX-512, still goes through BLAS.
  */
-#define _POSIX_C_SOURCE 200809L
 #include "gemm.h"
+#include "cpu.h"
+#include "platform.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -46,11 +47,8 @@ static void plain_update(float *w, const float *g, float *v, ptrdiff_t n, float 
     }
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <cpuid.h>
+#if defined(FNN_OWN_X86_KERNELS)
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdlib.h>
 
 #define NR 32           /* columns of C per micro-kernel call: two vectors             */
 #define KC 1024         /* most depth of one packed block (k is cut evenly): a layer of up to
@@ -60,7 +58,7 @@ static void plain_update(float *w, const float *g, float *v, ptrdiff_t n, float 
 #define ROWS_IN_PLACE_N 128   /* most columns of C for which rows of A are read in place */
 #define SIDE_EVERY 4    /* steps of the micro-kernel per line it fetches on the side        */
 
-#define AVX512 __attribute__((target("avx512f")))
+#define AVX512 FNN_TARGET_AVX512F
 
 /* ---- packing ---- */
 
@@ -113,7 +111,7 @@ struct update_share {       /* the vectors one micro-kernel call updates */
 };
 
 /* vector q of the share: v := μ·v − γ·g;  w := w + v  (the rounding of fnn_sgd_momentum_f32) */
-AVX512 __attribute__((always_inline)) static inline void update_vector(const struct update_share *u, ptrdiff_t q)
+AVX512 static FNN_ALWAYS_INLINE void update_vector(const struct update_share *u, ptrdiff_t q)
 {
     float *w = u->w + 16 * q, *v = u->v + 16 * q;
     _mm_prefetch((const char *)(w + 16 * UPDATE_AHEAD), _MM_HINT_T0);
@@ -209,23 +207,16 @@ struct workspace {
     struct pending_update update;
 };
 
-static pthread_key_t workspace_key;
-static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
-static int workspace_key_ok;
-
-static void make_workspace_key(void) { workspace_key_ok = pthread_key_create(&workspace_key, free) == 0; }
-
+/* each thread's workspace, made on its first product and freed when the thread ends */
 static struct workspace *workspace(void)
 {
-    pthread_once(&workspace_once, make_workspace_key);
-    if (!workspace_key_ok) return NULL;
-    struct workspace *w = pthread_getspecific(workspace_key);
+    struct workspace *w = fnn_tls_get();
     if (w == NULL) {
-        w = aligned_alloc(64, (sizeof(struct workspace) + 63) / 64 * 64);
+        w = fnn_aligned_alloc64(sizeof(struct workspace));
         if (w == NULL) return NULL;
         w->stream = (struct stream){0};         /* nothing to fetch on the side */
         w->update = (struct pending_update){0}; /* nor to update */
-        if (pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
+        if (fnn_tls_set(w) != 0) { fnn_aligned_free(w); w = NULL; }
     }
     return w;
 }
@@ -310,22 +301,8 @@ AVX512 static const struct update_share *update_share(struct pending_update *u, 
 
 /* ---- the blocked product ---- */
 
-static int cpu_has_avx512 = -1;
-
-int fnn_sgemm_available(void)
-{
-    if (cpu_has_avx512 < 0) {
-        unsigned eax, ebx, ecx, edx, lo, hi;
-        int ok = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_OSXSAVE);
-        if (ok) {       /* the OS saves the AVX-512 state: XCR0 bits 1, 2 and 5-7 */
-            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-            ok = (lo & 0xE6) == 0xE6;
-        }
-        ok = ok && __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_AVX512F);
-        cpu_has_avx512 = ok;
-    }
-    return cpu_has_avx512;
-}
+/* the own kernel runs where the CPU (as capped by FASTNN_CPU) has AVX-512 */
+int fnn_sgemm_available(void) { return fnn_cpu_isa() >= FNN_ISA_AVX512; }
 
 int fnn_sgemm_ready(void) { return fnn_sgemm_available() && workspace() != NULL; }
 
@@ -531,7 +508,7 @@ static int sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
     return 0;
 }
 
-#else   /* not GCC/Clang on x86-64: BLAS does every product */
+#else   /* not GCC/Clang on x86-64 (MSVC, ARM): BLAS does every product */
 
 void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
                              ptrdiff_t n_cols)

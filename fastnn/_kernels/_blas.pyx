@@ -2,7 +2,7 @@
 
 Every matrix product of the compiled backend goes through :func:`gemm`:
 
-* float32 on a CPU with AVX-512: fastnn's own blocked kernel (``csrc/gemm.c``), which
+* float32 on a CPU with AVX-512 (unless ``FASTNN_CPU`` caps it lower): fastnn's own blocked kernel (``csrc/gemm.c``), which
   runs the course's layer shapes about 1.7× faster than SciPy's OpenBLAS did on the
   benchmark machine;
 * everything else (float64, other CPUs, or ``FASTNN_GEMM=blas`` in the environment):
@@ -48,6 +48,24 @@ cdef extern from "gemm.h" nogil:
     int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda,
                            const Py_ssize_t *a_rows, const float *b, int ldb, const float *b_packed, float *c,
                            int ldc, float *w, float *v, float lr, float mu, int store_c, int skip_zeros)
+
+
+include "_cpu.pxi"
+
+from fastnn._kernels._cpu cimport fnn_cpu_detected_isa
+from fastnn._kernels import _isa
+
+if _isa.REQUESTED is not None and fnn_cpu_detected_isa() < _ISA_CAP:
+    import warnings
+    warnings.warn(f"FASTNN_CPU={_isa.REQUESTED} asks for an instruction set this CPU (or its operating "
+                  f"system) does not have; fastnn uses {_isa.NAMES[fnn_cpu_detected_isa()]}", RuntimeWarning,
+                  stacklevel=2)
+
+
+def cpu_isa():
+    """(detected, used): the best instruction set this CPU and OS support, and the one
+    fastnn's own kernels use under FASTNN_CPU's cap, each "avx512", "avx2" or "generic"."""
+    return _isa.NAMES[fnn_cpu_detected_isa()], _isa.NAMES[fnn_cpu_isa()]
 
 
 _GEMM_CHOICES = ("auto", "blas")
