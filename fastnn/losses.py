@@ -97,7 +97,7 @@ class MeanAbsoluteError(Loss):
     """E = mean_k |ŷ_k − y_k|; any output activation ("mae" or "mean_absolute_error").
 
     Its gradient ∂E/∂ŷ_k = sign(ŷ_k − y_k)/k has the same size however far ŷ is from y
-    (0 where ŷ_k = y_k exactly, the subgradient Keras' backends take there too).
+    (0 where ŷ_k = y_k exactly: sign(0) = 0, as TensorFlow and PyTorch take it).
     """
 
     name = "mean_absolute_error"

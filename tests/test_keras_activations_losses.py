@@ -66,6 +66,15 @@ def test_predict_applies_the_activation(name, backend):
     assert m.layers[0].activation == ("silu" if name == "swish" else name)   # Keras' function is silu too
 
 
+@pytest.mark.parametrize("name", NEW_ACTIVATIONS)
+def test_an_activation_layer_folds_into_the_dense_layer(name):
+    """Dense(5) + Activation(name) is Dense(5, activation=name): the same predictions."""
+    x, _, _, _ = data()
+    folded = Sequential([Dense(5, input_shape=(4,)), fastnn.Activation(name)], dtype="float64", seed=2)
+    plain = Sequential([Dense(5, activation=name, input_shape=(4,))], dtype="float64", seed=2)
+    np.testing.assert_array_equal(folded.predict(x), plain.predict(x))
+
+
 def test_activation_module_lists_each_formula():
     doc = fastnn.activations.__doc__
     for name in NEW_ACTIVATIONS:
