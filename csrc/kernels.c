@@ -109,9 +109,10 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define TANH tanhf
 #define POW powf
 #define FMA fmaf
+#define SQRT sqrtf
+#define FABS fabs
 #define EXPM1 expm1f
 #define ERFC erfcf
-#define FABS fabsf
 #define FNN_COLUMN_SUMS_AVX512 column_sums_avx512_f32
 #include "kernels_instances.h"
 #undef FNN_COLUMN_SUMS_AVX512
@@ -124,6 +125,7 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #undef TANH
 #undef POW
 #undef FMA
+#undef SQRT
 #undef EXPM1
 #undef ERFC
 #undef FABS
@@ -136,6 +138,7 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define TANH tanh
 #define POW pow
 #define FMA fma
+#define SQRT sqrt
 #define EXPM1 expm1
 #define ERFC erfc
 #define FABS fabs

@@ -1,6 +1,6 @@
 /* Kernel bodies, written once for a real type REAL.  Included by kernels.c with
  * REAL = float and REAL = double; FN(name) appends the _f32/_f64 suffix and
- * EXP/LOG/LOG1P/TANH/POW/EXPM1/ERFC/FABS pick the math function of the matching precision.
+ * EXP/LOG/LOG1P/TANH/POW/EXPM1/ERFC pick the math function of the matching precision.
  * The loops the compiler vectorises are in kernels_vectorised.h, compiled once per
  * instruction set.
  * Row-major buffers throughout: element (b, o) of an (n_b x n_o) matrix is x[b * n_o + o].
@@ -19,6 +19,9 @@ static inline REAL FN(sigmoid)(REAL z)
     REAL e = EXP(z);
     return e / (1 + e);
 }
+
+/* sign(x): −1, 0 or 1 (the subgradient of |x| the L1 penalty uses, as Keras' sign) */
+static inline REAL FN(sign)(REAL x) { return (REAL)((x > 0) - (x < 0)); }
 
 /* Keras 3's activations, each beside its derivative g'(z), written with a = g(z) where that is
  * cheaper. Keras' default constants: leaky_relu's negative slope 0.2, elu's alpha 1, selu's
@@ -72,16 +75,16 @@ static inline REAL FN(silu_derivative)(REAL z)
 
 /* softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no overflow for large z,
  * no log(1) rounding to 0 for very negative z */
-static inline REAL FN(softplus)(REAL z) { return (z > 0 ? z : 0) + LOG1P(EXP(-FABS(z))); }
+static inline REAL FN(softplus)(REAL z) { return (z > 0 ? z : 0) + LOG1P(EXP(z > 0 ? -z : z)); }
 /* softplus'(z) = sigmoid(z) */
 static inline REAL FN(softplus_derivative)(REAL z) { return FN(sigmoid)(z); }
 
 /* softsign(z) = z / (1 + |z|) */
-static inline REAL FN(softsign)(REAL z) { return z / (1 + FABS(z)); }
+static inline REAL FN(softsign)(REAL z) { return z / (1 + (z < 0 ? -z : z)); }
 /* softsign'(z) = 1 / (1 + |z|)^2 */
 static inline REAL FN(softsign_derivative)(REAL z)
 {
-    REAL d = 1 + FABS(z);
+    REAL d = 1 + (z < 0 ? -z : z);
     return 1 / (d * d);
 }
 

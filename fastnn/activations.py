@@ -16,7 +16,7 @@ selu           λz if z > 0 else λα(e^z − 1)    λ if z > 0 else g(z) + λα
 gelu           z·Φ(z) = z(1 + erf(z/√2))/2     Φ(z) + z·φ(z)
 silu, swish    z·σ(z)                          σ(z)·(1 + z(1 − σ(z)))
 softplus       log(1 + e^z)                    σ(z)
-softsign       z / (1 + |z|)                   1 / (1 + |z|)²
+softsign       z / (1 + abs(z))                1 / (1 + abs(z))²
 =============  ==============================  ==========================
 
 hard_sigmoid is the course's "rigid" sigmoid, (z + 1)/2 clipped to [0, 1]

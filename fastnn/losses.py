@@ -4,8 +4,8 @@ Each loss of a batch is L = (1/n) Σ_b w_b E_b, the mean of the per-sample losse
 E_b (w_b = 1, or the sample's class weight). The per-sample losses:
 
 * mean squared error          E = mean_k (ŷ_k − y_k)²
-* mean absolute error         E = mean_k |ŷ_k − y_k|
-* Huber                       E = mean_k h(ŷ_k − y_k), h(r) = r²/2 for |r| ≤ δ, δ|r| − δ²/2 beyond
+* mean absolute error         E = mean_k abs(ŷ_k − y_k)
+* Huber                       E = mean_k h(ŷ_k − y_k): h(r) = r²/2 for −δ ≤ r ≤ δ, δ·abs(r) − δ²/2 beyond
 * binary cross-entropy        E = −mean_k [y_k log ŷ_k + (1 − y_k) log(1 − ŷ_k)]
 * categorical cross-entropy   E = −Σ_k y_k log ŷ_k = −log ŷ_c for one-hot y
 * focal cross-entropy         E = −α_c (1 − ŷ_c)^γ log ŷ_c
@@ -94,7 +94,7 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
-    """E = mean_k |ŷ_k − y_k|; any output activation ("mae" or "mean_absolute_error").
+    """E = mean_k abs(ŷ_k − y_k); any output activation ("mae" or "mean_absolute_error").
 
     Its gradient ∂E/∂ŷ_k = sign(ŷ_k − y_k)/k has the same size however far ŷ is from y
     (0 where ŷ_k = y_k exactly: sign(0) = 0, as TensorFlow and PyTorch take it).
@@ -110,7 +110,7 @@ class MeanAbsoluteError(Loss):
 class Huber(Loss):
     """Huber loss (Keras' ``Huber``, compile name "huber"): quadratic near y, linear far from it.
 
-    E = mean_k h(ŷ_k − y_k),  h(r) = r²/2 where |r| ≤ δ, δ·|r| − δ²/2 beyond;
+    E = mean_k h(ŷ_k − y_k),  h(r) = r²/2 where abs(r) ≤ δ, δ·abs(r) − δ²/2 beyond;
     ∂E/∂ŷ_k = clip(ŷ_k − y_k, −δ, δ)/k. Any output activation.
 
     Parameters
