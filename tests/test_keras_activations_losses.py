@@ -369,3 +369,28 @@ def test_same_numbers_as_keras():
     for ours, theirs, y_true, y_pred in pairs:
         expected = float(keras.ops.convert_to_numpy(theirs(y_true, y_pred)))
         assert ours(y_true, y_pred) == pytest.approx(expected, rel=1e-5), repr(ours)
+
+
+@pytest.mark.parametrize("loss, output, kind", [
+    (losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1), "linear", "onehot"),
+    (losses.Huber(delta=0.5), "linear", "real"),
+    (losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.2), "linear", "binary"),
+], ids=["cce-logits-smoothed", "huber", "bce-logits-smoothed"])
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_with_the_other_optimizers_and_a_penalty(loss, output, kind, optimizer):
+    """The new losses and activations beside issue #25's other parts (Adam, RMSprop, an L2
+    penalty whose value joins each step's loss): compiled and NumPy training agree."""
+    from fastnn.regularizers import L2
+    x, ids, Y, rng = data(n=40, seed=9)
+    y = targets_for(kind, ids, Y, rng)
+    results = []
+    for backend in ("compiled", "numpy"):
+        m = Sequential([Dense(6, activation="gelu", input_shape=(4,), kernel_regularizer=L2(0.01)),
+                        Dense(3, activation=output)], dtype="float64", backend=backend, seed=6)
+        m.compile(loss=loss, optimizer=optimizer)
+        history = m.fit(x, y, batch_size=8, epochs=3, verbose=0, seed=2)
+        results.append((history.history["loss"], m.get_weights()))
+    (h_c, w_c), (h_n, w_n) = results
+    np.testing.assert_allclose(h_c, h_n, rtol=1e-10)
+    for a, b in zip(w_c, w_n):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
