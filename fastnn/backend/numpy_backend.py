@@ -311,23 +311,26 @@ def optimizer_step(rule, w, g, states, learning_rate, iteration, l1=0.0, l2=0.0,
 
     ``rule`` is a dict: its "kind" and settings (``RULE_DEFAULTS``). ``states`` holds the
     rule's arrays s0, s1, s2 (``STATES[kind]`` of them). t = ``iteration`` counts the
-    updates already made; γ = ``learning_rate`` is this step's rate. Returns the penalty
-    l1·Σ|w| + l2·Σw² of w before the step.
+    updates already made; γ = ``learning_rate`` is this step's rate. ``scale`` is the factor
+    of clipnorm or global_clipnorm as the trainer computes it over all its parameters (None:
+    from this parameter's own norm). Returns the penalty l1·Σ|w| + l2·Σw² of w before the step.
 
-    The gradient first gets the penalty's terms and is clipped:
+    First the gradient gets the penalty's terms and is clipped, then the decoupled weight
+    decay, then the rule::
+
         g := g + l1·sign(w) + 2·l2·w
-        g := g·c / max(‖g‖, c)     (c = clipnorm or global_clipnorm, if > 0; the trainer
-                                    takes global_clipnorm's norm over all the parameters)
-        g := clip(g, −c, c)        (c = clipvalue, if > 0)
-    then the decoupled weight decay:  w := w − γ·wd·w,  then the rule:
+        g := g·c / max(‖g‖, c)         c = clipnorm or global_clipnorm, if > 0
+        g := clip(g, −c, c)            c = clipvalue, if > 0
+        w := w − γ·wd·w                wd = weight_decay
 
-    SGD       v := μ·v − γ·g;  w := w + v                 (Nesterov: w := w + μ·v − γ·g)
-    Adam      m := m + (1−β₁)(g − m);  v := v + (1−β₂)(g² − v)
-              w := w − m·α / (√v + ε),   α = γ·√(1 − β₂^(t+1)) / (1 − β₁^(t+1))
-              (amsgrad: v̂ := max(v̂, v), and v̂ in place of v)
-    RMSprop   v := ρ·v + (1−ρ)·g²;  Δ = γ·g / √(v + ε)     (centered: ḡ := ρ·ḡ + (1−ρ)·g,
-              Δ = γ·g / √(v − ḡ² + ε));  w := w − Δ   (momentum: s := μ·s + Δ;  w := w − s)
-    Adagrad   a := a + g²;  w := w − γ·g / √(a + ε)
+        SGD       v := μ·v − γ·g;  w := w + v           (Nesterov: w := w + μ·v − γ·g)
+        Adam      m := m + (1−β₁)(g − m);  v := v + (1−β₂)(g² − v)
+                  w := w − m·α / (√v + ε),  α = γ·√(1 − β₂^(t+1)) / (1 − β₁^(t+1))
+                  (amsgrad: v̂ := max(v̂, v), and v̂ in place of v)
+        RMSprop   v := ρ·v + (1−ρ)·g²;  Δ = γ·g / √(v + ε)
+                  (centered: ḡ := ρ·ḡ + (1−ρ)·g, Δ = γ·g / √(v − ḡ² + ε))
+                  w := w − Δ   (momentum: s := μ·s + Δ;  w := w − s)
+        Adagrad   a := a + g²;  w := w − γ·g / √(a + ε)
     """
     r = dict(RULE_DEFAULTS, **rule)
     kind = r["kind"]
