@@ -28,7 +28,16 @@ enum {
     FNN_HARD_SIGMOID = 3,           /* max(0, min(1, (z + 1) / 2));  g' = 1/2 on (-1,1) */
     FNN_TANH = 4,                   /* tanh z;                        g' = 1 - a^2     */
     FNN_RELU = 5,                   /* max(0, z);                     g' = [z > 0]     */
-    FNN_SOFTMAX = 6                 /* e^z_k / sum_j e^z_j, row-wise (max-subtracted)  */
+    FNN_SOFTMAX = 6,                /* e^z_k / sum_j e^z_j, row-wise (max-subtracted)  */
+    /* Keras 3's activations, with Keras' default constants */
+    FNN_LEAKY_RELU = 7,             /* z if z > 0 else 0.2 z;         g' = 1 or 0.2    */
+    FNN_ELU = 8,                    /* z if z > 0 else e^z - 1;       g' = 1 or a + 1  */
+    FNN_SELU = 9,                   /* s z if z > 0 else s alpha (e^z - 1); g' = s or a + s alpha */
+    FNN_GELU = 10,                  /* z Phi(z) (erf form);           g' = Phi(z) + z phi(z) */
+    FNN_SILU = 11,                  /* z sigmoid(z) (swish);          g' = s (1 + z (1 - s)) */
+    FNN_SOFTPLUS = 12,              /* log(1 + e^z);                  g' = sigmoid(z)  */
+    FNN_SOFTSIGN = 13,              /* z / (1 + |z|);                 g' = 1 / (1 + |z|)^2 */
+    FNN_LAST_ACTIVATION = FNN_SOFTSIGN
 };
 
 /* Optimizer rules (fnn_optimizer_step), Keras 3's formulas.  t counts the updates already
@@ -129,6 +138,33 @@ enum {
     void fnn_mean_squared_error_##sfx(const real *a_bk, const real *y_bk, const real *w_b,    \
                                       fnn_int n_b, fnn_int n_k, double scale, real *da_bk,     \
                                       double *loss_sum);                                       \
+    /* E_b = mean_k |a - y|;  dA := scale w_b sign(a - y) / n_k */                             \
+    void fnn_mean_absolute_error_##sfx(const real *a_bk, const real *y_bk, const real *w_b,   \
+                                       fnn_int n_b, fnn_int n_k, double scale, real *da_bk,    \
+                                       double *loss_sum);                                      \
+    /* E_b = mean_k h(a - y): r^2/2 for |r| <= delta, else delta |r| - delta^2/2;               \
+       dA := scale w_b clip(a - y, -delta, delta) / n_k */                                     \
+    void fnn_huber_##sfx(const real *a_bk, const real *y_bk, const real *w_b, double delta,   \
+                         fnn_int n_b, fnn_int n_k, double scale, real *da_bk,                  \
+                         double *loss_sum);                                                    \
+    /* softmax_cross_entropy with the targets smoothed: y' = (1 - ls) y + ls / n_k */          \
+    int fnn_softmax_cross_entropy_smoothed_##sfx(const real *z_bk, const fnn_int *label_b,     \
+                                                 const real *y_bk, const real *w_b,            \
+                                                 double label_smoothing, fnn_int n_b,          \
+                                                 fnn_int n_k, double scale, real *p_bk,        \
+                                                 real *delta_bk, double *loss_sum);            \
+    /* sigmoid_binary_cross_entropy with the targets smoothed: t = (1 - ls) y + ls / 2 */      \
+    void fnn_sigmoid_binary_cross_entropy_smoothed_##sfx(const real *z_bk, const real *y_bk,   \
+                                                         const real *w_b,                      \
+                                                         double label_smoothing, fnn_int n_b,  \
+                                                         fnn_int n_k, double scale,            \
+                                                         real *a_bk, real *delta_bk,           \
+                                                         double *loss_sum);                    \
+    /* binary_cross_entropy with the targets smoothed: t = (1 - ls) y + ls / 2 */              \
+    void fnn_binary_cross_entropy_smoothed_##sfx(const real *a_bk, const real *y_bk,           \
+                                                 const real *w_b, double label_smoothing,      \
+                                                 fnn_int n_b, fnn_int n_k, double scale,       \
+                                                 real *da_bk, double *loss_sum);               \
     /* v := mu v - lr g;  w := w + v  (Nesterov: w := w + mu v - lr g) */                     \
     void fnn_sgd_momentum_##sfx(real *w, const real *g, real *v, fnn_int n,                    \
                                 double lr, double mu, int nesterov);                           \

@@ -111,6 +111,8 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define FMA fmaf
 #define SQRT sqrtf
 #define FABS fabs
+#define EXPM1 expm1f
+#define ERFC erfcf
 #define FNN_COLUMN_SUMS_AVX512 column_sums_avx512_f32
 #include "kernels_instances.h"
 #undef FNN_COLUMN_SUMS_AVX512
@@ -124,6 +126,8 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #undef POW
 #undef FMA
 #undef SQRT
+#undef EXPM1
+#undef ERFC
 #undef FABS
 
 #define REAL double
@@ -135,5 +139,7 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define POW pow
 #define FMA fma
 #define SQRT sqrt
+#define EXPM1 expm1
+#define ERFC erfc
 #define FABS fabs
 #include "kernels_instances.h"

@@ -1,7 +1,8 @@
 /* Kernel bodies, written once for a real type REAL.  Included by kernels.c with
  * REAL = float and REAL = double; FN(name) appends the _f32/_f64 suffix and
- * EXP/LOG/LOG1P/TANH/POW pick the math function of the matching precision.  The loops the
- * compiler vectorises are in kernels_vectorised.h, compiled once per instruction set.
+ * EXP/LOG/LOG1P/TANH/POW/EXPM1/ERFC pick the math function of the matching precision.
+ * The loops the compiler vectorises are in kernels_vectorised.h, compiled once per
+ * instruction set.
  * Row-major buffers throughout: element (b, o) of an (n_b x n_o) matrix is x[b * n_o + o].
  */
 
@@ -21,6 +22,71 @@ static inline REAL FN(sigmoid)(REAL z)
 
 /* sign(x): −1, 0 or 1 (the subgradient of |x| the L1 penalty uses, as Keras' sign) */
 static inline REAL FN(sign)(REAL x) { return (REAL)((x > 0) - (x < 0)); }
+
+/* Keras 3's activations, each beside its derivative g'(z), written with a = g(z) where that is
+ * cheaper. Keras' default constants: leaky_relu's negative slope 0.2, elu's alpha 1, selu's
+ * alpha and scale (Klambauer et al., 2017). */
+#ifndef FNN_SELU_ALPHA
+#define FNN_LEAKY_SLOPE 0.2
+#define FNN_SELU_ALPHA 1.6732632423543772848170429916717
+#define FNN_SELU_SCALE 1.0507009873554804934193349852946
+#define FNN_SQRT_HALF 0.70710678118654752440084436210485        /* 1/sqrt(2)      */
+#define FNN_INV_SQRT_2PI 0.39894228040143267793994605993438     /* 1/sqrt(2 pi)   */
+#endif
+
+/* leaky_relu(z) = z if z > 0 else 0.2 z  (Keras: max(z, 0.2 z)); NaN stays NaN */
+static inline REAL FN(leaky_relu)(REAL z) { return z < 0 ? (REAL)FNN_LEAKY_SLOPE * z : z; }
+/* leaky_relu'(z) = 1 if z > 0 else 0.2 */
+static inline REAL FN(leaky_relu_derivative)(REAL z) { return z > 0 ? 1 : (REAL)FNN_LEAKY_SLOPE; }
+
+/* elu(z) = z if z > 0 else e^z - 1 (alpha = 1), by expm1: exact near 0, -1 for large negative z */
+static inline REAL FN(elu)(REAL z) { return z > 0 ? z : EXPM1(z); }
+/* elu'(z) = 1 if z > 0 else e^z = a + 1 */
+static inline REAL FN(elu_derivative)(REAL z, REAL a) { return z > 0 ? 1 : a + 1; }
+
+/* selu(z) = scale z if z > 0 else scale alpha (e^z - 1) */
+static inline REAL FN(selu)(REAL z)
+{
+    return z > 0 ? (REAL)FNN_SELU_SCALE * z : (REAL)(FNN_SELU_SCALE * FNN_SELU_ALPHA) * EXPM1(z);
+}
+/* selu'(z) = scale if z > 0 else scale alpha e^z = a + scale alpha */
+static inline REAL FN(selu_derivative)(REAL z, REAL a)
+{
+    return z > 0 ? (REAL)FNN_SELU_SCALE : a + (REAL)(FNN_SELU_SCALE * FNN_SELU_ALPHA);
+}
+
+/* gelu(z) = z Phi(z) = z (1 + erf(z / sqrt 2)) / 2, Keras 3's default (approximate=False);
+ * Phi(z) = erfc(-z / sqrt 2) / 2 keeps its precision where z is very negative */
+static inline REAL FN(gelu)(REAL z) { return (REAL)0.5 * z * ERFC(-(REAL)FNN_SQRT_HALF * z); }
+/* gelu'(z) = Phi(z) + z phi(z),  phi(z) = e^(-z^2/2) / sqrt(2 pi) */
+static inline REAL FN(gelu_derivative)(REAL z)
+{
+    return (REAL)0.5 * ERFC(-(REAL)FNN_SQRT_HALF * z) + z * (REAL)FNN_INV_SQRT_2PI * EXP(-(REAL)0.5 * z * z);
+}
+
+/* silu(z) = swish(z) = z sigmoid(z) */
+static inline REAL FN(silu)(REAL z) { return z * FN(sigmoid)(z); }
+/* silu'(z) = s (1 + z (1 - s)),  s = sigmoid(z) */
+static inline REAL FN(silu_derivative)(REAL z)
+{
+    REAL s = FN(sigmoid)(z);
+    return s * (1 + z * (1 - s));
+}
+
+/* softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no overflow for large z,
+ * no log(1) rounding to 0 for very negative z */
+static inline REAL FN(softplus)(REAL z) { return (z > 0 ? z : 0) + LOG1P(EXP(z > 0 ? -z : z)); }
+/* softplus'(z) = sigmoid(z) */
+static inline REAL FN(softplus_derivative)(REAL z) { return FN(sigmoid)(z); }
+
+/* softsign(z) = z / (1 + |z|) */
+static inline REAL FN(softsign)(REAL z) { return z / (1 + (z < 0 ? -z : z)); }
+/* softsign'(z) = 1 / (1 + |z|)^2 */
+static inline REAL FN(softsign_derivative)(REAL z)
+{
+    REAL d = 1 + (z < 0 ? -z : z);
+    return 1 / (d * d);
+}
 
 /* One row of logits: writes e_k = e^(z_k - m) into p (m = max z) and returns s = sum_k e_k. */
 static double FN(exp_shifted_row)(const REAL *z, REAL *p, fnn_int n_k, REAL *max_out)
@@ -57,13 +123,20 @@ static inline REAL FN(derivative)(int act, REAL z, REAL a)
     case FNN_HARD_SIGMOID: return (z > -1 && z < 1) ? (REAL)0.5 : 0;
     case FNN_TANH: return 1 - a * a;
     case FNN_RELU: return z > 0 ? 1 : 0;
+    case FNN_LEAKY_RELU: return FN(leaky_relu_derivative)(z);
+    case FNN_ELU: return FN(elu_derivative)(z, a);
+    case FNN_SELU: return FN(selu_derivative)(z, a);
+    case FNN_GELU: return FN(gelu_derivative)(z);
+    case FNN_SILU: return FN(silu_derivative)(z);
+    case FNN_SOFTPLUS: return FN(softplus_derivative)(z);
+    case FNN_SOFTSIGN: return FN(softsign_derivative)(z);
     default: return 0;  /* step: flat everywhere (the perceptron cannot backpropagate) */
     }
 }
 
 int FN(activation_derivative)(int act, const REAL *z, const REAL *a, REAL *out, fnn_int n)
 {
-    if (act < FNN_LINEAR || act >= FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    if (act < FNN_LINEAR || act > FNN_LAST_ACTIVATION || act == FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
     for (fnn_int i = 0; i < n; i++) out[i] = FN(derivative)(act, z[i], a[i]);
     return FNN_OK;
 }
@@ -267,6 +340,155 @@ void FN(mean_squared_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b,
             double r = (double)a_bk[i] - (double)y_bk[i];
             row += r * r;
             if (da_bk != NULL) da_bk[i] = ws * (a_bk[i] - y_bk[i]);
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+/* E_b = mean_k |a - y|;  dA := scale w_b sign(a - y) / n_k  (0 where a = y) */
+void FN(mean_absolute_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b, fnn_int n_b,
+                             fnn_int n_k, double scale, REAL *da_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        REAL ws = (REAL)(w * scale / (double)n_k);
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double r = (double)a_bk[i] - (double)y_bk[i];
+            row += fabs(r);
+            if (da_bk != NULL) da_bk[i] = r > 0 ? ws : (r < 0 ? -ws : 0);
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+/* Huber (Keras): E_b = mean_k h(a - y), h(r) = r^2 / 2 where |r| <= delta, delta |r| - delta^2 / 2
+ * beyond;  dA := scale w_b clip(a - y, -delta, delta) / n_k */
+void FN(huber)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b, double delta, fnn_int n_b,
+               fnn_int n_k, double scale, REAL *da_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        double ws = w * scale / (double)n_k;
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double r = (double)a_bk[i] - (double)y_bk[i];
+            double ar = fabs(r);
+            row += ar <= delta ? 0.5 * r * r : delta * ar - 0.5 * delta * delta;
+            if (da_bk != NULL) da_bk[i] = (REAL)(ws * (r > delta ? delta : (r < -delta ? -delta : r)));
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+/* Label smoothing, as Keras: the targets y become y' = (1 - ls) y + ls / n_k, then as
+ * softmax_cross_entropy: E_b = -sum_k y'_k log p_k;  dE/dz = p sum(y') - y'. With class ids,
+ * E_b = -(1 - ls) log p_c - (ls / n_k) sum_k log p_k, log p_c as class_log_prob has it. */
+int FN(softmax_cross_entropy_smoothed)(const REAL *z_bk, const fnn_int *label_b, const REAL *y_bk,
+                                       const REAL *w_b, double label_smoothing, fnn_int n_b,
+                                       fnn_int n_k, double scale, REAL *p_bk, REAL *delta_bk,
+                                       double *loss_sum)
+{
+    double keep = 1.0 - label_smoothing, spread = label_smoothing / (double)n_k;
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *z = z_bk + b * n_k;
+        REAL *p = p_bk + b * n_k;
+        REAL m;
+        double s = FN(exp_shifted_row)(z, p, n_k, &m);
+        double log_s = log(s);
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double loss_b = 0, y_sum = 1.0;             /* sum_k y'_k */
+        if (label_b != NULL) {
+            fnn_int c = label_b[b];
+            if (c < 0 || c >= n_k) return FNN_BAD_LABEL;
+            double log_p, q, sum_log_p = 0;         /* sum_k log p_k = sum_k (z_k - m) - n_k log s */
+            FN(class_log_prob)(z, p, n_k, c, m, s, &log_p, &q);
+            for (fnn_int k = 0; k < n_k; k++) sum_log_p += (double)(z[k] - m);
+            sum_log_p -= (double)n_k * log_s;
+            loss_b = -keep * log_p - spread * sum_log_p;
+        } else {
+            const REAL *y = y_bk + b * n_k;
+            y_sum = 0;
+            for (fnn_int k = 0; k < n_k; k++) {
+                double t = keep * (double)y[k] + spread;
+                loss_b -= t * ((double)(z[k] - m) - log_s);
+                y_sum += t;
+            }
+        }
+        total += w * loss_b;
+        REAL inv = (REAL)(1.0 / s);
+        for (fnn_int k = 0; k < n_k; k++) p[k] *= inv;
+        if (delta_bk != NULL) {                     /* dE/dz = p sum(y') - y' */
+            REAL *d = delta_bk + b * n_k;
+            double ws = w * scale;
+            if (label_b != NULL) {
+                for (fnn_int k = 0; k < n_k; k++) d[k] = (REAL)(ws * ((double)p[k] - spread));
+                d[label_b[b]] -= (REAL)(ws * keep);
+            } else {
+                const REAL *y = y_bk + b * n_k;
+                for (fnn_int k = 0; k < n_k; k++)
+                    d[k] = (REAL)(ws * (y_sum * (double)p[k] - (keep * (double)y[k] + spread)));
+            }
+        }
+    }
+    *loss_sum = total;
+    return FNN_OK;
+}
+
+/* Label smoothing, as Keras: t = (1 - ls) y + ls / 2 takes the place of y in
+ * sigmoid_binary_cross_entropy: E_b = mean_k [max(z,0) - z t + log(1 + e^-|z|)], delta := scale w_b (a - t) / n_k */
+void FN(sigmoid_binary_cross_entropy_smoothed)(const REAL *z_bk, const REAL *y_bk, const REAL *w_b,
+                                               double label_smoothing, fnn_int n_b, fnn_int n_k,
+                                               double scale, REAL *a_bk, REAL *delta_bk,
+                                               double *loss_sum)
+{
+    double keep = 1.0 - label_smoothing, spread = 0.5 * label_smoothing;
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        double ws = w * scale / (double)n_k;
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double z = z_bk[i], t = keep * (double)y_bk[i] + spread;
+            row += (z > 0 ? z : 0) - z * t + log1p(exp(-fabs(z)));
+            a_bk[i] = FN(sigmoid)(z_bk[i]);
+            if (delta_bk != NULL) delta_bk[i] = (REAL)(ws * ((double)a_bk[i] - t));
+        }
+        total += w * row / (double)n_k;
+    }
+    *loss_sum = total;
+}
+
+/* Label smoothing, as Keras: t = (1 - ls) y + ls / 2 takes the place of y in binary_cross_entropy
+ * (probabilities clipped to [1e-7, 1 - 1e-7]); dA := scale w_b (a - t) / (a (1 - a) n_k), 0 where clipped */
+void FN(binary_cross_entropy_smoothed)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b,
+                                       double label_smoothing, fnn_int n_b, fnn_int n_k,
+                                       double scale, REAL *da_bk, double *loss_sum)
+{
+    const double eps = 1e-7;
+    double keep = 1.0 - label_smoothing, spread = 0.5 * label_smoothing;
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double a = a_bk[i], t = keep * (double)y_bk[i] + spread;
+            double ac = a < eps ? eps : (a > 1 - eps ? 1 - eps : a);
+            row -= t * log(ac) + (1 - t) * log(1 - ac);
+            if (da_bk != NULL) {
+                int inside = a >= eps && a <= 1 - eps;
+                da_bk[i] = inside ? (REAL)(w * scale * (a - t) / (a * (1 - a) * (double)n_k)) : 0;
+            }
         }
         total += w * row / (double)n_k;
     }

@@ -7,7 +7,7 @@
 
 FNN_VECTORISED static int VFN(bias_activation)(int act, const REAL *b_o, REAL *z_bo, REAL *a_bo, fnn_int n_b, fnn_int n_o)
 {
-    if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    if (act < FNN_LINEAR || act > FNN_LAST_ACTIVATION) return FNN_BAD_ACTIVATION;
     for (fnn_int b = 0; b < n_b; b++) {
         REAL *z = z_bo + b * n_o;
         REAL *a = a_bo + b * n_o;
@@ -39,6 +39,27 @@ FNN_VECTORISED static int VFN(bias_activation)(int act, const REAL *b_o, REAL *z
         case FNN_SOFTMAX:
             if (n_o > 0) FN(softmax_row)(z, a, n_o);
             break;
+        case FNN_LEAKY_RELU:    /* Keras 3's: each g(z) beside g'(z) in kernels_template.h */
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(leaky_relu)(z[o]);
+            break;
+        case FNN_ELU:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(elu)(z[o]);
+            break;
+        case FNN_SELU:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(selu)(z[o]);
+            break;
+        case FNN_GELU:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(gelu)(z[o]);
+            break;
+        case FNN_SILU:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(silu)(z[o]);
+            break;
+        case FNN_SOFTPLUS:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(softplus)(z[o]);
+            break;
+        case FNN_SOFTSIGN:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(softsign)(z[o]);
+            break;
         }
     }
     return FNN_OK;
@@ -47,7 +68,7 @@ FNN_VECTORISED static int VFN(bias_activation)(int act, const REAL *b_o, REAL *z
 FNN_VECTORISED static int VFN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const REAL *da_bo,
                             REAL *delta_bo, fnn_int n_b, fnn_int n_o)
 {
-    if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    if (act < FNN_LINEAR || act > FNN_LAST_ACTIVATION) return FNN_BAD_ACTIVATION;
     fnn_int n = n_b * n_o;
     /* Work in place on delta (δ := dA first): loops over one read-write array and read-only
      * ones vectorise, while dA and delta that may or may not be the same buffer would not. */
@@ -79,6 +100,27 @@ FNN_VECTORISED static int VFN(activation_backward)(int act, const REAL *z_bo, co
             for (fnn_int o = 0; o < n_o; o++) dot += row[o] * a[o];
             for (fnn_int o = 0; o < n_o; o++) row[o] = a[o] * (row[o] - dot);
         }
+        break;
+    case FNN_LEAKY_RELU:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(leaky_relu_derivative)(z_bo[i]);
+        break;
+    case FNN_ELU:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(elu_derivative)(z_bo[i], a_bo[i]);
+        break;
+    case FNN_SELU:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(selu_derivative)(z_bo[i], a_bo[i]);
+        break;
+    case FNN_GELU:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(gelu_derivative)(z_bo[i]);
+        break;
+    case FNN_SILU:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(silu_derivative)(z_bo[i]);
+        break;
+    case FNN_SOFTPLUS:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(softplus_derivative)(z_bo[i]);
+        break;
+    case FNN_SOFTSIGN:
+        for (fnn_int i = 0; i < n; i++) d[i] *= FN(softsign_derivative)(z_bo[i]);
         break;
     }
     return FNN_OK;

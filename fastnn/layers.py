@@ -97,7 +97,8 @@ class Dense(Layer):
     units : int
         H, the number of units (outputs).
     activation : str or None
-        linear (None), step, sigmoid, hard_sigmoid, tanh, relu or softmax.
+        linear (None), step, sigmoid, hard_sigmoid, tanh, relu or softmax, or Keras 3's
+        leaky_relu, elu, selu, gelu, silu (swish), softplus or softsign (see fastnn.activations).
     input_shape : tuple of one int, optional
         ``(n_in,)`` for the first layer, as in Keras (``input_dim=n_in`` also works).
     use_bias : bool, default True

@@ -338,15 +338,16 @@ class Sequential:
             if one_hot:           # the kernels need only the class ids: no rows gathered per batch
                 return ids, None, ids
             return None, np.ascontiguousarray(y, dtype=self.dtype), ids
-        # element-wise losses: binary cross-entropy, mean squared error
+        # element-wise losses: binary cross-entropy, mean squared or absolute error, Huber
+        binary = kind in ("binary_cross_entropy", "sigmoid_binary_cross_entropy")
         if y.ndim == 1 and units == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[1] != units:
             raise ValueError(f"{name} has shape {y.shape}; the output layer has {units} unit(s), "
                              f"so expected ({n}, {units})" + (f" or ({n},)" if units == 1 else ""))
-        if kind != "mean_squared_error" and (np.any(y < 0) or np.any(y > 1)):
+        if binary and (np.any(y < 0) or np.any(y > 1)):
             raise ValueError(f"binary_crossentropy needs {name} in [0, 1]; got values from {y.min():g} to {y.max():g}")
-        ids = np.round(y[:, 0]).astype(np.intp) if units == 1 and kind != "mean_squared_error" else None
+        ids = np.round(y[:, 0]).astype(np.intp) if units == 1 and binary else None
         return None, np.ascontiguousarray(y, dtype=self.dtype), ids
 
     def _sample_weights(self, class_ids, n, class_weight=None, sample_weight=None):
@@ -436,7 +437,7 @@ class Sequential:
                 views = self.layers[i - 1]._views
                 layer._views = dict(X=views["Z"], Z=views["Z"], A=views["A"], delta=views["delta"])
         kind = self._loss_kind
-        extra = self.loss.kernel_args(self.output_units) if kind == "focal_cross_entropy" else {}
+        extra = self.loss.kernel_args(self.output_units)
         if self.backend == "compiled":
             extra["n_workers"] = n_workers
         extra["split"] = split

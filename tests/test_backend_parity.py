@@ -110,7 +110,8 @@ def test_matmul(dtype, close, m, k, n, trans_a, trans_b):
     close(*results, dtype, "C")
 
 
-ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax")
+ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax",
+               "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus", "softsign")
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
@@ -135,7 +136,7 @@ def test_activations(dtype, close, name, n_b, width):
         close(c, r, dtype, f"{name}: {label}")
 
 
-LOSS_CASES = [  # (loss, targets, weighted, focal keywords)
+LOSS_CASES = [  # (loss, targets, weighted, keywords: focal parameters, label smoothing, Huber's delta)
     ("softmax_cross_entropy", "ids", False, {}),
     ("softmax_cross_entropy", "onehot", True, {}),
     ("softmax_cross_entropy", "soft", True, {}),
@@ -149,7 +150,20 @@ LOSS_CASES = [  # (loss, targets, weighted, focal keywords)
     ("binary_cross_entropy", "soft", False, {}),
     ("mean_squared_error", "real", False, {}),
     ("mean_squared_error", "real", True, {}),
+    ("softmax_cross_entropy", "ids", True, dict(label_smoothing=0.1)),
+    ("softmax_cross_entropy", "onehot", False, dict(label_smoothing=0.5)),
+    ("softmax_cross_entropy", "soft", True, dict(label_smoothing=0.2)),
+    ("sigmoid_binary_cross_entropy", "binary", True, dict(label_smoothing=0.1)),
+    ("sigmoid_binary_cross_entropy", "soft", False, dict(label_smoothing=0.6)),
+    ("binary_cross_entropy", "binary", False, dict(label_smoothing=0.2)),
+    ("binary_cross_entropy", "soft", True, dict(label_smoothing=0.05)),
+    ("mean_absolute_error", "real", False, {}),
+    ("mean_absolute_error", "real", True, {}),
+    ("huber", "real", False, {}),
+    ("huber", "real", True, dict(delta=0.3)),
+    ("huber", "real", True, dict(delta=4.0)),
 ]
+OUTPUT_LOSSES = ("binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber")
 
 
 def loss_inputs(rng, loss, target, weighted, n, k, dtype):
@@ -178,8 +192,8 @@ def test_losses(dtype, close, loss, target, weighted, focal, n, k):
     for backend in (compiled_backend, numpy_backend):
         f = getattr(backend, loss)
         out, grad = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
-        if loss in ("binary_cross_entropy", "mean_squared_error"):
-            L = f(Z, y, grad, w)
+        if loss in OUTPUT_LOSSES:
+            L = f(Z, y, grad, w, **focal)
         else:
             L = f(Z, y, out, grad, w, **focal)
         assert isinstance(L, float)

@@ -1,16 +1,33 @@
 """Activation kernels: A := g(Z), out := g'(Z), δ := dA ⊙ g'(Z) (softmax: its Jacobian).
 
 Each activation's forward value is checked against an independent formula
-(SciPy's expit/softmax, NumPy's tanh), its backward against central differences
-of E = Σ R ⊙ g(Z) in float64, away from the kinks (z = 0 for relu and step,
-z = ±1 for hard_sigmoid) where the derivative is not defined.
+(SciPy's expit/softmax/erf, NumPy's tanh, and Keras 3's definitions written out
+here for its activations), its backward against central differences of
+E = Σ R ⊙ g(Z) in float64, away from the kinks (z = 0 for relu, step and
+leaky_relu, z = ±1 for hard_sigmoid) where the derivative is not defined.
 """
+import math
+
 import numpy as np
 import pytest
-from scipy.special import expit, softmax
+from scipy.special import erf, expit, softmax
 
-ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax")
+KERAS = ("leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus", "softsign")
+ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax") + KERAS
 ELEMENTWISE = tuple(a for a in ACTIVATIONS if a != "softmax")
+
+# Keras 3's constants (keras/src/backend/*/nn.py): selu's α and scale, leaky_relu's slope
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _gelu(z):
+    """Keras 3's default gelu (approximate=False): z·(1 + erf(z/√2))/2."""
+    return z * (1 + erf(z / math.sqrt(2))) / 2
+
+
+def _gelu_derivative(z):
+    """d/dz z·Φ(z) = Φ(z) + z·e^(−z²/2)/√(2π)."""
+    return (1 + erf(z / math.sqrt(2))) / 2 + z * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
 FORMULAS = {
     "linear": lambda z: z,
@@ -20,6 +37,14 @@ FORMULAS = {
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
     "softmax": lambda z: softmax(z, axis=1),
+    "leaky_relu": lambda z: np.maximum(z, 0.2 * z),
+    "elu": lambda z: np.where(z >= 0, z, np.expm1(np.minimum(z, 0))),
+    "selu": lambda z: SELU_SCALE * np.where(z >= 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0))),
+    "gelu": _gelu,
+    "silu": lambda z: z * expit(z),
+    "swish": lambda z: z * expit(z),
+    "softplus": lambda z: np.logaddexp(z, 0),
+    "softsign": lambda z: z / (1 + np.abs(z)),
 }
 DERIVATIVES = {
     "linear": lambda z: np.ones_like(z),
@@ -28,13 +53,21 @@ DERIVATIVES = {
     "hard_sigmoid": lambda z: np.where(np.abs(z) < 1, 0.5, 0.0),
     "tanh": lambda z: 1 - np.tanh(z) ** 2,
     "relu": lambda z: (z > 0).astype(np.float64),
+    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.2),
+    "elu": lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
+    "selu": lambda z: SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0))),
+    "gelu": _gelu_derivative,
+    "silu": lambda z: expit(z) + z * expit(z) * (1 - expit(z)),
+    "swish": lambda z: expit(z) + z * expit(z) * (1 - expit(z)),
+    "softplus": expit,
+    "softsign": lambda z: 1 / (1 + np.abs(z)) ** 2,
 }
 
 
 def away_from_kinks(rng, shape, name):
     """z ~ N(0, 2²), moved at least 0.1 away from the points where g is not differentiable."""
     z = 2 * rng.standard_normal(shape)
-    kinks = {"relu": (0.0,), "step": (0.0,), "hard_sigmoid": (-1.0, 1.0)}.get(name, ())
+    kinks = {"relu": (0.0,), "step": (0.0,), "hard_sigmoid": (-1.0, 1.0), "leaky_relu": (0.0,)}.get(name, ())
     for kink in kinks:
         near = np.abs(z - kink) < 0.1
         z[near] = kink + np.where(z[near] >= kink, 0.1, -0.1) + 0.2 * (z[near] - kink)
@@ -145,6 +178,12 @@ def test_extreme_inputs_stay_finite(backend, dtype, name):
         "hard_sigmoid": np.array([[1, 0, 0.5, 0], [0, 0, 0, 0]]),
         "tanh": np.array([[1, -1, 0, -1], [-1, -1, -1, -1]]),
         "softmax": np.array([[1, 0, 0, 0], [0.25, 0.25, 0.25, 0.25]]),
+        "leaky_relu": np.where(Z > 0, Z, 0.2 * Z),
+        "elu": np.where(Z > 0, Z, np.where(Z == 0, 0.0, -1.0)),        # e^z − 1 → −1
+        "selu": np.where(Z > 0, SELU_SCALE * Z, np.where(Z == 0, 0.0, -SELU_SCALE * SELU_ALPHA)),
+        "gelu": np.maximum(Z, 0), "silu": np.maximum(Z, 0), "swish": np.maximum(Z, 0),
+        "softplus": np.maximum(Z, 0) + np.where(Z == 0, np.log(2), 0),
+        "softsign": np.where(Z == 0, 0.0, np.sign(Z) * (np.abs(Z) / (1 + np.abs(Z)))),
     }[name]
     np.testing.assert_array_equal(A, np.asarray(expected, dtype))
     delta = np.empty_like(Z)
@@ -152,7 +191,7 @@ def test_extreme_inputs_stay_finite(backend, dtype, name):
     assert np.all(np.isfinite(delta))
 
 
-@pytest.mark.parametrize("name", ("relu", "step", "sigmoid", "tanh", "hard_sigmoid", "linear"))
+@pytest.mark.parametrize("name", ("relu", "step", "sigmoid", "tanh", "hard_sigmoid", "linear") + KERAS)
 def test_nan_propagates(backend, name):
     """A NaN pre-activation gives a NaN activation (never a silent 0 or 1)."""
     Z = np.array([[np.nan, 1.0]])

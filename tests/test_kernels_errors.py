@@ -51,6 +51,9 @@ def valid_call(name, dtype=np.float64):
                                       sample_weight=r(n, low=0, high=1)), ["dA"], "A"),
         "mean_squared_error": (dict(A=r(n, o), y=r(n, o), dA=r(n, o), sample_weight=r(n, low=0, high=1)),
                                ["dA"], "A"),
+        "mean_absolute_error": (dict(A=r(n, o), y=r(n, o), dA=r(n, o), sample_weight=r(n, low=0, high=1)),
+                                ["dA"], "A"),
+        "huber": (dict(A=r(n, o), y=r(n, o), dA=r(n, o), sample_weight=r(n, low=0, high=1), delta=0.5), ["dA"], "A"),
         "sgd_update": (dict(w=r(n, o), g=r(n, o), v=r(n, o), learning_rate=0.1, momentum=0.9), ["w", "v"], "w"),
         "dropout": (dict(X=r(n, o), D=r(n, o), rate=0.5, seed=1, iteration=3), ["D"], "X"),
     }
@@ -59,7 +62,8 @@ def valid_call(name, dtype=np.float64):
 
 ENTRY_POINTS = ["matmul", "dense_forward", "dense_backward", "activation_forward", "activation_derivative",
                 "activation_backward", "softmax_cross_entropy", "focal_cross_entropy",
-                "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update", "dropout"]
+                "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
+                "huber", "sgd_update", "dropout"]
 ARRAY_ARGS = [(entry, arg) for entry in ENTRY_POINTS for arg, value in valid_call(entry)[0].items()
               if isinstance(value, np.ndarray)]
 OUTPUT_ARGS = [(entry, arg) for entry in ENTRY_POINTS for arg in valid_call(entry)[1]]
@@ -165,7 +169,7 @@ AXES = {
        for entry in ("activation_forward", "activation_derivative", "activation_backward")},
     **{entry: dict(Z="bo", y="bo", P="bo", A="bo", dA="bo", delta="bo", sample_weight="b")
        for entry in ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
-                     "binary_cross_entropy", "mean_squared_error")},
+                     "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber")},
 }
 
 
@@ -304,7 +308,7 @@ def test_one_dimensional_targets_must_be_integer_ids(y):
         cb.softmax_cross_entropy(np.zeros((3, 4)), y, np.empty((3, 4)))
 
 
-@pytest.mark.parametrize("name", ["gelu", "Sigmoid", "", None, 3])
+@pytest.mark.parametrize("name", ["mish", "Sigmoid", "swish ", "", None, 3])
 def test_unknown_activation(name):
     Z = np.zeros((2, 3))
     for call in (lambda: cb.activation_forward(name, Z, Z.copy()),
@@ -316,8 +320,13 @@ def test_unknown_activation(name):
         nb.activation_forward(name, Z, Z.copy())
 
 
+def test_unknown_activation_lists_the_choices():
+    with pytest.raises(ValueError, match=r"expected one of linear, .*, gelu, silu, softplus, softsign, swish$"):
+        cb.activation_forward("mish", np.zeros((2, 3)), np.zeros((2, 3)))
+
+
 @pytest.mark.parametrize("loss", ["softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
-                                  "binary_cross_entropy", "mean_squared_error"])
+                                  "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber"])
 @pytest.mark.parametrize("shape", [(0, 3), (3, 0)])
 def test_a_loss_needs_a_sample_and_an_output(loss, shape):
     kwargs, _, first = valid_call(loss)
@@ -347,6 +356,27 @@ def test_focal_parameters(keyword, value, error):
     kwargs[keyword] = value
     with pytest.raises(error, match=keyword):
         cb.focal_cross_entropy(**kwargs)
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "sigmoid_binary_cross_entropy", "binary_cross_entropy"])
+@pytest.mark.parametrize("value, error", [(-0.1, ValueError), (1.0, ValueError), (1.5, ValueError),
+                                          (np.nan, ValueError), ("0.1x", TypeError)])
+def test_label_smoothing_must_be_in_0_1(loss, value, error):
+    kwargs, outputs, _ = valid_call(loss)
+    before = {name: kwargs[name].copy() for name in outputs}
+    with pytest.raises(error, match="label_smoothing"):
+        getattr(cb, loss)(**kwargs, label_smoothing=value)
+    for name in outputs:                                  # refused before anything was written
+        np.testing.assert_array_equal(kwargs[name], before[name])
+
+
+@pytest.mark.parametrize("value, error", [(0.0, ValueError), (-1.0, ValueError), (np.inf, ValueError),
+                                          (None, TypeError)])
+def test_huber_delta_must_be_positive(value, error):
+    kwargs, _, _ = valid_call("huber")
+    kwargs["delta"] = value
+    with pytest.raises(error, match="delta"):
+        cb.huber(**kwargs)
 
 
 @pytest.mark.parametrize("keyword, value, error", [
@@ -381,7 +411,7 @@ def forward_call(dtype=np.float64):
     (dict(biases=[np.zeros(4), None]), ValueError, r"^biases\[0\] has shape"),
     (dict(biases=[None]), ValueError, r"one weight matrix, bias and activation per layer"),
     (dict(weights=[], biases=[], activations=[]), ValueError, r"one weight matrix"),
-    (dict(activations=["relu", "gelu"]), ValueError, r"unknown activation 'gelu'"),
+    (dict(activations=["relu", "mish"]), ValueError, r"unknown activation 'mish'"),
     (dict(out=np.empty((6, 4))), ValueError, r"^out has shape \(6, 4\); expected \(6, 3\)"),
     (dict(out=np.empty((6, 3), np.float32)), TypeError, r"^out has dtype"),
     (dict(chunk=0), ValueError, r"^chunk must be >= 1"),
@@ -430,7 +460,8 @@ def test_dense_message_names_both_arrays():
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.data_too_large])
 FLOATS = (np.float32, np.float64)
-ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax")
+ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax",
+               "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus", "softsign")
 
 
 FAULTS = ("dtype", "layout", "shape", "read-only", "list")
@@ -672,6 +703,13 @@ def loss_case(data, strategies, names, ids_allowed, probabilities=False):
     return case, n, k
 
 
+def label_smoothing(case, data):
+    """A label smoothing for the cross-entropies: none, a valid one, or one outside [0, 1)."""
+    ls = data.draw(st.sampled_from([0.0, 0.0, 0.1, 0.9, -0.1, 1.0]), label="label_smoothing")
+    case.ok &= 0 <= ls < 1
+    case.kwargs["label_smoothing"] = ls
+
+
 @FUZZ
 @given(data=st.data())
 def test_fuzz_softmax_cross_entropy(data, strategies, close):
@@ -679,6 +717,7 @@ def test_fuzz_softmax_cross_entropy(data, strategies, close):
     case.array("P", (n, k), output=True)
     case.array("delta", (n, k), optional=True, output=True)
     case.array("sample_weight", (n,), low=0, high=3, optional=True)
+    label_smoothing(case, data)
     check(case, "softmax_cross_entropy", close)
 
 
@@ -704,6 +743,7 @@ def test_fuzz_sigmoid_binary_cross_entropy(data, strategies, close):
     case.array("A", (n, k), output=True)
     case.array("delta", (n, k), optional=True, output=True)
     case.array("sample_weight", (n,), low=0, high=3, optional=True)
+    label_smoothing(case, data)
     check(case, "sigmoid_binary_cross_entropy", close)
 
 
@@ -713,6 +753,7 @@ def test_fuzz_binary_cross_entropy(data, strategies, close):
     case, n, k = loss_case(data, strategies, ["A", "y", "dA", "sample_weight"], ids_allowed=False, probabilities=True)
     case.array("dA", (n, k), optional=True, output=True)
     case.array("sample_weight", (n,), low=0, high=3, optional=True)
+    label_smoothing(case, data)
     check(case, "binary_cross_entropy", close)
 
 
@@ -723,6 +764,27 @@ def test_fuzz_mean_squared_error(data, strategies, close):
     case.array("dA", (n, k), optional=True, output=True)
     case.array("sample_weight", (n,), low=0, high=3, optional=True)
     check(case, "mean_squared_error", close)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_mean_absolute_error(data, strategies, close):
+    case, n, k = loss_case(data, strategies, ["A", "y", "dA", "sample_weight"], ids_allowed=False)
+    case.array("dA", (n, k), optional=True, output=True)
+    case.array("sample_weight", (n,), low=0, high=3, optional=True)
+    check(case, "mean_absolute_error", close)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_huber(data, strategies, close):
+    case, n, k = loss_case(data, strategies, ["A", "y", "dA", "sample_weight"], ids_allowed=False)
+    case.array("dA", (n, k), optional=True, output=True)
+    case.array("sample_weight", (n,), low=0, high=3, optional=True)
+    delta = data.draw(st.sampled_from([1.0, 0.1, 3.0, 0.0, -1.0]), label="delta")
+    case.ok &= delta > 0
+    case.kwargs["delta"] = delta
+    check(case, "huber", close)
 
 
 @FUZZ

@@ -4,7 +4,10 @@
 * loss values against formulas written independently here with SciPy;
 * stability: logits of ±1e4, probabilities at exactly 0 and 1, all-equal logits,
   focal loss with p_c → 1 (also for 0 < γ < 1, where (1 − p_c)^γ has an infinite slope);
-* focal loss with γ = 0, α = None is cross-entropy.
+* focal loss with γ = 0, α = None is cross-entropy;
+* Keras 3's additions: mean absolute error, Huber (δ) and label smoothing on the
+  cross-entropies, each against central differences and against its closed form
+  written out here (Keras' formulas), and label_smoothing = 0 is the plain loss.
 """
 import numpy as np
 import pytest
@@ -128,11 +131,11 @@ def expected_losses(loss, Z, y, w, gamma=2.0, alpha=None):
     return ((Z - y) ** 2).mean(axis=1), None
 
 
-def call(backend, loss, Z, y, out, grad, w, **focal):
+def call(backend, loss, Z, y, out, grad, w, **keywords):
     f = getattr(backend, loss)
-    if loss in ("binary_cross_entropy", "mean_squared_error"):
-        return f(Z, y, grad, w)
-    return f(Z, y, out, grad, w, **focal)
+    if loss in ("binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber"):
+        return f(Z, y, grad, w, **keywords)
+    return f(Z, y, out, grad, w, **keywords)
 
 
 LOSSES = ["softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
@@ -385,3 +388,193 @@ def test_focal_gamma_zero_is_cross_entropy(backend, dtype, close, n, k):
             close(L2, L1, dtype)
             close(P2, P1, dtype)
             close(d2, d1, dtype)
+
+
+# ---------------------------------------------------------------- Keras 3's losses: MAE, Huber, label smoothing
+# The closed forms, written as Keras 3 writes them (keras/src/losses/losses.py):
+#   mean_absolute_error  E = mean_k |ŷ − y|
+#   huber                E = mean_k [½r² if |r| ≤ δ else δ|r| − ½δ²],  r = ŷ − y
+#   label smoothing      y ← y·(1 − ls) + ls/k  (categorical, k classes);  y·(1 − ls) + ls/2  (binary)
+
+
+def keras_mae(A, y):
+    return np.abs(A - y).mean(axis=1)
+
+
+def keras_huber(A, y, delta=1.0):
+    r = A - y
+    return np.where(np.abs(r) <= delta, 0.5 * r**2, delta * np.abs(r) - 0.5 * delta**2).mean(axis=1)
+
+
+def away_from(rng, A, y, points):
+    """A moved so that no residual A − y lies within 0.05 of one of ``points`` (the kinks)."""
+    r = A - y
+    for p in points:
+        near = np.abs(r - p) < 0.05
+        r[near] = p + np.where(r[near] >= p, 0.05, -0.05) + r[near] - p
+    return y + r
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_mean_absolute_error_gradient(backend, gradcheck, weighted):
+    rng = np.random.default_rng(21)
+    y, w = rng.standard_normal((N, K)), weights(rng, weighted)
+    A = away_from(rng, rng.standard_normal((N, K)), y, [0.0])
+    numeric = gradcheck.central_difference(lambda: backend.mean_absolute_error(A, y, None, w), A)
+    dA = np.full_like(A, np.nan)
+    backend.mean_absolute_error(A, y, dA, w)
+    assert gradcheck.relative_error(dA, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("delta", [0.1, 1.0, 3.0])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_huber_gradient(backend, gradcheck, delta, weighted):
+    rng = np.random.default_rng(22)
+    y, w = rng.standard_normal((N, K)), weights(rng, weighted)
+    A = away_from(rng, y + 2 * delta * rng.standard_normal((N, K)), y, [-delta, delta])   # both sides of δ
+    numeric = gradcheck.central_difference(lambda: backend.huber(A, y, None, w, delta=delta), A)
+    dA = np.full_like(A, np.nan)
+    backend.huber(A, y, dA, w, delta=delta)
+    assert gradcheck.relative_error(dA, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["ids", "onehot", "soft"])
+@pytest.mark.parametrize("ls", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_smoothed_softmax_cross_entropy_gradient(backend, gradcheck, kind, ls, weighted):
+    rng = np.random.default_rng(23)
+    Z, y, w = logits(rng), targets(rng, kind), weights(rng, weighted)
+    P = np.empty_like(Z)
+    L = lambda: backend.softmax_cross_entropy(Z, y, P, None, w, label_smoothing=ls)   # noqa: E731
+    numeric = gradcheck.central_difference(L, Z)
+    delta = np.full_like(Z, np.nan)
+    backend.softmax_cross_entropy(Z, y, P, delta, w, label_smoothing=ls)
+    assert gradcheck.relative_error(delta, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("ls", [0.1, 0.5])
+@pytest.mark.parametrize("soft", [False, True], ids=["binary", "soft"])
+def test_smoothed_binary_cross_entropies_gradient(backend, gradcheck, ls, soft):
+    rng = np.random.default_rng(24)
+    Z, w = 3 * rng.standard_normal((N, K)), weights(rng, True)
+    y = rng.random((N, K)) if soft else rng.integers(0, 2, (N, K)).astype(np.float64)
+    A = np.empty_like(Z)
+    f = lambda: backend.sigmoid_binary_cross_entropy(Z, y, A, None, w, label_smoothing=ls)  # noqa: E731
+    numeric = gradcheck.central_difference(f, Z)
+    delta = np.full_like(Z, np.nan)
+    backend.sigmoid_binary_cross_entropy(Z, y, A, delta, w, label_smoothing=ls)
+    assert gradcheck.relative_error(delta, numeric) < 1e-6
+    probabilities = rng.uniform(0.05, 0.95, (N, K))
+    g = lambda: backend.binary_cross_entropy(probabilities, y, None, w, label_smoothing=ls)  # noqa: E731
+    numeric = gradcheck.central_difference(g, probabilities)
+    dA = np.full_like(probabilities, np.nan)
+    backend.binary_cross_entropy(probabilities, y, dA, w, label_smoothing=ls)
+    assert gradcheck.relative_error(dA, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("n, k", [(1, 1), (7, 3), (13, 33)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_mae_and_huber_values(backend, dtype, close, n, k, weighted):
+    rng = np.random.default_rng(n + k)
+    A = (2 * rng.standard_normal((n, k))).astype(dtype)
+    y = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    w64 = np.ones(n) if w is None else w.astype(np.float64)
+    A64, y64 = A.astype(np.float64), y.astype(np.float64)
+    r = A64 - y64
+    dA = np.full_like(A, np.nan)
+    L = backend.mean_absolute_error(A, y, dA, w)
+    close(L, np.dot(w64, keras_mae(A64, y64)) / n, dtype, "MAE")
+    close(dA, w64[:, None] * np.sign(r) / (n * k), dtype, "MAE dA = w sign(r)/(n k)")
+    for delta in (1.0, 0.25, 10.0):
+        L = backend.huber(A, y, dA, w, delta=delta)
+        close(L, np.dot(w64, keras_huber(A64, y64, delta)) / n, dtype, f"Huber δ={delta}")
+        close(dA, w64[:, None] * np.clip(r, -delta, delta) / (n * k), dtype, f"Huber dA, δ={delta}")
+    assert backend.huber(A, y, None, w) == backend.huber(A, y, None, w, delta=1.0)   # Keras' default δ = 1
+
+
+def test_mae_and_huber_by_hand(backend):
+    """Keras' own docstring examples: huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]) = 0.155;
+    MAE of the same is ((0.6 + 0.6)/2 + (0.4 + 0.6)/2)/2 = 0.55; a residual at exactly 0 gives
+    dA = 0 for MAE."""
+    y = np.array([[0.0, 1.0], [0.0, 0.0]])
+    A = np.array([[0.6, 0.4], [0.4, 0.6]])
+    assert backend.huber(A, y) == pytest.approx(0.155, rel=1e-12)
+    assert backend.mean_absolute_error(A, y) == pytest.approx(0.55, rel=1e-12)
+    dA = np.full((1, 3), np.nan)
+    L = backend.mean_absolute_error(np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 1.0, 4.0]]), dA)
+    assert L == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(dA, [[0.0, 1 / 3, -1 / 3]])
+    # far beyond δ the slope is δ: r = 5, δ = 2 → E = 2·5 − 2 = 8, dA = 2
+    dA = np.empty((1, 1))
+    assert backend.huber(np.array([[5.0]]), np.array([[0.0]]), dA, delta=2.0) == 8.0
+    assert dA[0, 0] == 2.0
+
+
+@pytest.mark.parametrize("kind", ["ids", "onehot", "soft"])
+@pytest.mark.parametrize("ls", [0.1, 0.3])
+@pytest.mark.parametrize("k", [1, 2, 10, 17])
+def test_smoothed_categorical_values(backend, dtype, close, kind, ls, k):
+    """E_b = −Σ_k y'_k log softmax(z)_k with y' = y(1 − ls) + ls/k;  δ = w (P·Σy' − y')/n."""
+    rng = np.random.default_rng(k)
+    n = 9
+    Z = (2 * rng.standard_normal((n, k))).astype(dtype)
+    y = targets(rng, kind, n, k)
+    if kind != "ids":
+        y = y.astype(dtype)
+    w = rng.uniform(0, 2, n).astype(dtype)
+    Y = as_rows(y, k).astype(np.float64) * (1 - ls) + ls / k
+    log_P = log_softmax(Z.astype(np.float64), axis=1)
+    P, delta = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
+    L = backend.softmax_cross_entropy(Z, y, P, delta, w, label_smoothing=ls)
+    w64 = w.astype(np.float64)
+    close(L, np.dot(w64, -(Y * log_P).sum(axis=1)) / n, dtype, "smoothed CE")
+    close(P, np.exp(log_P), dtype, "P")
+    close(delta, w64[:, None] * (np.exp(log_P) * Y.sum(axis=1, keepdims=True) - Y) / n, dtype, "δ")
+
+
+@pytest.mark.parametrize("ls", [0.1, 0.4])
+def test_smoothed_binary_values(backend, dtype, close, ls):
+    """t = y(1 − ls) + ls/2 in the place of y, from the logits and from the (clipped) probabilities."""
+    rng = np.random.default_rng(25)
+    n, k = 8, 3
+    Z = (3 * rng.standard_normal((n, k))).astype(dtype)
+    y = rng.integers(0, 2, (n, k)).astype(dtype)
+    t = y.astype(np.float64) * (1 - ls) + ls / 2
+    A64 = expit(Z.astype(np.float64))
+    A, delta = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
+    L = backend.sigmoid_binary_cross_entropy(Z, y, A, delta, None, label_smoothing=ls)
+    close(L, -(t * np.log(A64) + (1 - t) * np.log(1 - A64)).mean(), dtype, "smoothed sigmoid BCE")
+    close(delta, (A64 - t) / (n * k), dtype, "δ = (σ(z) − t)/(n k)")
+    probabilities = rng.uniform(0.01, 0.99, (n, k)).astype(dtype)
+    p64 = probabilities.astype(np.float64)
+    dA = np.full_like(Z, np.nan)
+    L = backend.binary_cross_entropy(probabilities, y, dA, None, label_smoothing=ls)
+    close(L, -(t * np.log(p64) + (1 - t) * np.log(1 - p64)).mean(), dtype, "smoothed BCE")
+    close(dA, (p64 - t) / (p64 * (1 - p64) * n * k), dtype, "dA")
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "sigmoid_binary_cross_entropy", "binary_cross_entropy"])
+def test_label_smoothing_zero_is_the_plain_loss(backend, dtype, loss):
+    rng = np.random.default_rng(26)
+    Z = rng.uniform(0.05, 0.95, (6, 4)).astype(dtype)
+    y = rng.integers(0, 4, 6) if loss == "softmax_cross_entropy" else rng.integers(0, 2, (6, 4)).astype(dtype)
+    outs = [np.empty_like(Z) for _ in range(4)]
+    L1 = call(backend, loss, Z, y, outs[0], outs[1], None)
+    L2 = call(backend, loss, Z, y, outs[2], outs[3], None, label_smoothing=0.0)
+    assert L1 == L2
+    np.testing.assert_array_equal(outs[1], outs[3])
+
+
+def test_smoothed_cross_entropy_with_huge_logits(backend, dtype):
+    """Smoothing puts weight on every class, so a class with logit −1e4 costs ls/k·2e4: finite, and
+    δ = P − y' stays finite."""
+    Z = np.array([[1e4, -1e4, 0.0]], dtype)
+    P, delta = np.empty_like(Z), np.full_like(Z, np.nan)
+    ls = 0.3
+    L = backend.softmax_cross_entropy(Z, np.array([0]), P, delta, label_smoothing=ls)
+    assert L == pytest.approx(ls / 3 * (2e4 + 1e4), rel=1e-6)
+    np.testing.assert_allclose(delta, [[1 - (1 - ls) - ls / 3, -ls / 3, -ls / 3]], rtol=1e-6)
+    A, d = np.empty_like(Z), np.empty_like(Z)
+    L = backend.sigmoid_binary_cross_entropy(Z, np.array([[1.0, 0.0, 1.0]], dtype), A, d, label_smoothing=ls)
+    assert np.isfinite(L) and np.all(np.isfinite(d))

@@ -206,7 +206,7 @@ def test_loss_must_fit_the_output(kwargs, match):
 
 def test_unknown_names():
     with pytest.raises(ValueError, match="unknown activation"):
-        Dense(3, activation="swish")
+        Dense(3, activation="mish")
     with pytest.raises(ValueError, match="unknown optimizer"):
         compiled_iris_like().compile(loss="mse", optimizer="adamax")
     with pytest.raises(ValueError, match="kernel_initializer"):

@@ -297,7 +297,7 @@ def test_not_fitted_error_before_fit(estimator):
     ({"focal_alpha": [1.0, 2.0], "loss": "categorical_focal_crossentropy"}, "focal_alpha"),
     ({"dtype": "float16"}, "dtype"),
     ({"n_threads": 0}, "n_threads"),
-    ({"activation": "swish"}, "activation"),
+    ({"activation": "mish"}, "activation"),
 ])
 def test_bad_parameters_raise_value_errors_at_fit(iris_scaled, params, match):
     x, y = iris_scaled

@@ -215,3 +215,75 @@ def test_fused_losses_need_their_output_activation(name, dtype):
             backend.Trainer(np.zeros((3, SIZES[0]), dtype), layers, ["tanh", "tanh", wrong], loss)
     with pytest.raises(ValueError, match="unknown loss"):
         backend.Trainer(np.zeros((3, SIZES[0]), dtype), layers, ["tanh", "tanh", "linear"], "hinge")
+
+
+# ---------------------------------------------------------------- Keras 3's activations and losses
+# (loss kind, targets, output activation, hidden activations, the loss's Trainer keywords)
+KERAS_CASES = [
+    ("mean_absolute_error", "real", "linear", ("elu", "gelu"), {}),
+    ("huber", "real", "tanh", ("selu", "softplus"), dict(huber_delta=0.5)),
+    ("softmax_cross_entropy", "ids", "softmax", ("leaky_relu", "silu"), dict(label_smoothing=0.1)),
+    ("softmax_cross_entropy", "onehot", "linear", ("softsign", "swish"), dict(from_logits=True, label_smoothing=0.2)),
+    ("softmax_cross_entropy", "soft", "linear", ("gelu", "leaky_relu"), dict(from_logits=True)),
+    ("focal_cross_entropy", "ids", "linear", ("gelu", "elu"), dict(from_logits=True, gamma=1.0)),
+    ("sigmoid_binary_cross_entropy", "binary", "linear", ("silu", "selu"), dict(from_logits=True, label_smoothing=0.1)),
+    ("sigmoid_binary_cross_entropy", "binary", "sigmoid", ("leaky_relu", "softsign"), dict(label_smoothing=0.3)),
+    ("binary_cross_entropy", "binary", "sigmoid", ("elu", "tanh"), dict(label_smoothing=0.1)),
+]
+
+
+@pytest.mark.parametrize("loss, target, output, hidden, keywords", KERAS_CASES,
+                         ids=[f"{c[0]}-{c[1]}-{c[2]}-{'-'.join(c[3])}" for c in KERAS_CASES])
+@pytest.mark.parametrize("batch_size", [1, 7, 23])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("workers", [(1, "batch"), (2, "batch"), (2, "units")],
+                         ids=["1-worker", "2-by-batch", "2-by-units"])
+def test_keras_activations_and_losses_match_numpy_trainer(dtype, close, loss, target, output, hidden, keywords,
+                                                          batch_size, weighted, workers):
+    """The new activations (forward and derivative) and losses (MAE, Huber, label smoothing,
+    from_logits) inside the compiled loop, step for step against the NumPy Trainer; from the
+    logits, the output layer's A is its Z and the accuracy counts the loss's probabilities."""
+    rng = np.random.default_rng(batch_size + len(loss) + len(output))
+    X, labels, Y = make_data(rng, loss, target, dtype)
+    w = rng.uniform(0.2, 2.0, N_SAMPLES).astype(dtype) if weighted else None
+    orders = [rng.permutation(N_SAMPLES).astype(np.intp) for _ in range(2)]
+    accuracy = 2 if "binary" in loss else (1 if "softmax" in loss or "focal" in loss else 0)
+    layers = make_layers(rng, dtype, batch_size)
+    n_workers, split = workers
+    hyper = dict(HYPER, learning_rate=0.03)     # from the logits at 0.1, batches of 1 run away in float32
+    results = {}
+    for name in ("compiled", "numpy"):
+        own = copy_layers(layers)
+        X_buffer = np.zeros((batch_size, SIZES[0]), dtype)
+        extra = dict(n_workers=n_workers, split=split) if name == "compiled" else {}
+        trainer = get_backend(name).Trainer(X_buffer, own, [*hidden, output], loss, **keywords, **extra)
+        reports = run_epochs(trainer, X, labels, Y, w, orders, batch_size, accuracy, **hyper)
+        results[name] = own, reports
+    (c_layers, c_reports), (r_layers, r_reports) = results["compiled"], results["numpy"]
+    last = N_SAMPLES - (-(-N_SAMPLES // batch_size) - 1) * batch_size
+    for epoch, (c, r) in enumerate(zip(c_reports, r_reports)):
+        assert c[:4] == r[:4], f"epoch {epoch}: (steps, iteration, hits, counted)"
+        close(c[4], r[4], dtype, f"epoch {epoch}: batch losses")
+    slots = ("W", "b", "vW", "vb", "dW", "db", "Z", "A", "delta")
+    for l, (c_layer, r_layer) in enumerate(zip(c_layers, r_layers)):
+        for slot, c, r in zip(slots, c_layer, r_layer):
+            rows = slice(0, last) if slot in ("Z", "A", "delta") else slice(None)
+            close(c[rows], r[rows], dtype, f"layer {l}: {slot}")
+    if keywords.get("from_logits"):          # the output shows the logits, as predict returns them
+        np.testing.assert_array_equal(c_layers[-1][7][:last], c_layers[-1][6][:last])
+    if accuracy:
+        assert c_reports[0][2] > 0
+    assert not np.allclose(c_layers[0][0], layers[0][0]), "the weights did not move"
+
+
+@pytest.mark.parametrize("name", ["compiled", "numpy"])
+def test_loss_parameters_of_the_trainer(name, dtype):
+    layers = make_layers(np.random.default_rng(0), dtype, 3)
+    backend = get_backend(name)
+    X_buffer = np.zeros((3, SIZES[0]), dtype)
+    for keywords, message in ((dict(label_smoothing=-0.1), "label_smoothing"),
+                              (dict(label_smoothing=1.0), "label_smoothing"), (dict(huber_delta=0.0), "huber_delta")):
+        with pytest.raises(ValueError, match=message):
+            backend.Trainer(X_buffer, layers, ["tanh", "tanh", "softmax"], "softmax_cross_entropy", **keywords)
+    with pytest.raises(ValueError, match="fused with a linear output"):       # from the logits: a linear output
+        backend.Trainer(X_buffer, layers, ["tanh", "tanh", "softmax"], "softmax_cross_entropy", from_logits=True)

@@ -5,7 +5,8 @@ cdef extern from "fastnn_kernels.h" nogil:
     ctypedef npy_intp fnn_int
 
     enum:
-        FNN_LINEAR, FNN_STEP, FNN_SIGMOID, FNN_HARD_SIGMOID, FNN_TANH, FNN_RELU, FNN_SOFTMAX
+        FNN_LINEAR, FNN_STEP, FNN_SIGMOID, FNN_HARD_SIGMOID, FNN_TANH, FNN_RELU, FNN_SOFTMAX,
+        FNN_LEAKY_RELU, FNN_ELU, FNN_SELU, FNN_GELU, FNN_SILU, FNN_SOFTPLUS, FNN_SOFTSIGN
     enum:
         FNN_OK, FNN_BAD_ACTIVATION, FNN_BAD_LABEL
 
@@ -30,6 +31,16 @@ cdef extern from "fastnn_kernels.h" nogil:
     void fnn_binary_cross_entropy_f64(const double *a_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
     void fnn_mean_squared_error_f32(const float *a_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
     void fnn_mean_squared_error_f64(const double *a_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
+    void fnn_mean_absolute_error_f32(const float *a_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
+    void fnn_mean_absolute_error_f64(const double *a_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
+    void fnn_huber_f32(const float *a_bk, const float *y_bk, const float *w_b, double delta, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
+    void fnn_huber_f64(const double *a_bk, const double *y_bk, const double *w_b, double delta, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
+    int fnn_softmax_cross_entropy_smoothed_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
+    int fnn_softmax_cross_entropy_smoothed_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)
+    void fnn_sigmoid_binary_cross_entropy_smoothed_f32(const float *z_bk, const float *y_bk, const float *w_b, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, float *a_bk, float *delta_bk, double *loss_sum)
+    void fnn_sigmoid_binary_cross_entropy_smoothed_f64(const double *z_bk, const double *y_bk, const double *w_b, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, double *a_bk, double *delta_bk, double *loss_sum)
+    void fnn_binary_cross_entropy_smoothed_f32(const float *a_bk, const float *y_bk, const float *w_b, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)
+    void fnn_binary_cross_entropy_smoothed_f64(const double *a_bk, const double *y_bk, const double *w_b, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, double *da_bk, double *loss_sum)
 
     void fnn_sgd_momentum_f32(float *w, const float *g, float *v, fnn_int n, double lr, double mu, int nesterov)
     void fnn_sgd_momentum_f64(double *w, const double *g, double *v, fnn_int n, double lr, double mu, int nesterov)

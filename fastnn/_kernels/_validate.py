@@ -116,14 +116,34 @@ def scalar(name, value, low=None, high=None):
     return value
 
 
-# Activation names in the order of their codes in csrc/fastnn_kernels.h.
-ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax")
+# Activation names in the order of their codes in csrc/fastnn_kernels.h; "swish" is Keras'
+# other name for silu.
+ACTIVATIONS = ("linear", "step", "sigmoid", "hard_sigmoid", "tanh", "relu", "softmax",
+               "leaky_relu", "elu", "selu", "gelu", "silu", "softplus", "softsign")
+ALIASES = {"swish": "silu"}
+ACTIVATION_NAMES = ACTIVATIONS + tuple(ALIASES)
 
 
 def activation_code(name):
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS.index(name)
+    if not isinstance(name, str) or name not in ACTIVATION_NAMES:
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}")
+    return ACTIVATIONS.index(ALIASES.get(name, name))
+
+
+def label_smoothing(value):
+    """Label smoothing ls in [0, 1): the targets become y (1 − ls) + ls / k."""
+    value = scalar("label_smoothing", value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
+    return value
+
+
+def huber_delta(value, name="delta"):
+    """Huber's delta > 0, where the loss turns from quadratic to linear."""
+    value = scalar(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
 
 
 # How two training workers share a step (see fastnn/_kernels/train.pyx).

@@ -1,7 +1,8 @@
 """Activation kernels: A := g(Z) forward, δ := dA ⊙ g'(Z) backward (softmax: its Jacobian).
 
 The formulas (each beside its derivative) are in csrc/fastnn_kernels.h; the
-activation is chosen by name: linear, step, sigmoid, hard_sigmoid, tanh, relu, softmax.
+activation is chosen by name: linear, step, sigmoid, hard_sigmoid, tanh, relu, softmax,
+and Keras 3's leaky_relu, elu, selu, gelu, silu (or swish), softplus, softsign.
 """
 import numpy as np
 from cython cimport floating

@@ -67,15 +67,18 @@ cdef extern from "team.h" nogil:
     int fnn_team_run(int n_workers, void (*work)(void *arg, int worker) noexcept nogil, void *arg)
     double fnn_team_round_trip_ns(long long rounds)
 
-# Loss kinds; the first three are fused with the output activation.
+# Loss kinds; the first three are fused with the output activation, the others take ∂L/∂A
+# back through it.
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
-              "binary_cross_entropy", "mean_squared_error")
+              "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber")
 cdef enum:
     SOFTMAX_CE = 0
     FOCAL = 1
     SIGMOID_BCE = 2
     BCE = 3
     MSE = 4
+    MAE = 5
+    HUBER = 6
 
 ACCURACY_KINDS = ("none", "argmax", "threshold")
 SPLITS = _validate.SPLITS
@@ -171,6 +174,8 @@ cdef struct Shared:   # what the workers of one train() call share
     bint is_float
     double gamma
     void *alpha
+    double label_smoothing, huber_delta
+    void *probs        # from_logits: the fused loss's probabilities (the output's A holds its Z)
     Loop *loop
     Batch *batch
     void *scratch      # per worker, two buffers of block_len values for blocks of dW rows
@@ -290,15 +295,20 @@ cdef class Trainer:
         input), the same mask in the backward pass; the mask of step t is drawn from the
         seed and t (fnn_dropout_key), the same for any split between workers. Not on the
         output layer; a network with dropout is split by batch rows.
+    label_smoothing, from_logits, huber_delta : loss parameters (Keras' names)
+        label_smoothing ls in [0, 1) of the cross-entropies (targets y (1 − ls) + ls/k, k the
+        number of classes or 2 for binary); from_logits: the fused kinds on a linear output
+        layer, whose A is then its Z (the probabilities go to a buffer of the trainer's own);
+        huber_delta > 0, the Huber loss's delta.
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
     cdef bint by_units
     cdef readonly bint first_by_units
     cdef Py_ssize_t batch_size
-    cdef double gamma
+    cdef double gamma, label_smoothing, huber_delta
     cdef bint is_float
-    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch, _norm_parts
+    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch, _norm_parts, _probs
     cdef readonly object _packed_delta
     cdef Py_ssize_t _packed_wider_than
     cdef readonly Py_ssize_t last_batch_size
@@ -311,7 +321,8 @@ cdef class Trainer:
         free(self.layers)
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
-                 first_by_units=True, states=None, penalties=None, dropouts=None):
+                 first_by_units=True, states=None, penalties=None, dropouts=None, label_smoothing=0.0,
+                 from_logits=False, huber_delta=1.0):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -322,6 +333,8 @@ cdef class Trainer:
         self.batch_size = X_buffer.shape[0]
         self.loss_kind = LOSS_KINDS.index(loss)
         self.gamma = _validate.scalar("gamma", gamma, low=0.0)
+        self.label_smoothing = _validate.label_smoothing(label_smoothing)
+        self.huber_delta = _validate.huber_delta(huber_delta, "huber_delta")
         self.n_layers = len(layers)
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
@@ -401,8 +414,12 @@ cdef class Trainer:
             n_in, previous_A = n_out, (D if threshold else A)
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
+        if needs is not None and from_logits:
+            needs = "linear"          # the loss applies softmax / sigmoid to the logits itself
         if needs is not None and out_act != needs:
             raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {out_act!r}")
+        self._probs = (np.zeros((self.batch_size, n_in), dtype=dtype)
+                       if from_logits and needs is not None else None)
         self._keep = keep_alive
         n_classes = n_in
         self._alpha = None
@@ -535,6 +552,9 @@ cdef class Trainer:
         shared.is_float = self.is_float
         shared.gamma = self.gamma
         shared.alpha = addr(self._alpha)
+        shared.label_smoothing = self.label_smoothing
+        shared.huber_delta = self.huber_delta
+        shared.probs = addr(self._probs)
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
         shared.block_len = DW_BLOCK_VALUES
@@ -632,6 +652,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef fnn_int *label = NULL
     cdef floating *Y_rows = NULL
     cdef floating *w_rows = NULL
+    cdef floating *P
     cdef unsigned long long fused = 0              # bit l: layer l's product stored A, not Z
     # the batch is read in place only if every worker's products are sure to run on fastnn's
     # kernel (gemm_rows has no fallback: the rows it reads were not gathered)
@@ -704,21 +725,22 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                     _dropout_rows(L, <floating *> L.A, <floating *> L.D, lo, mw, t0 + k)
         if not streamed and j + 1 < loop.first_batch + loop.n_batches:
             _prefetch_next(loop, j + 1, worker, n_workers, n_in, True, by_columns, tag)
-        # -- loss and δ of the output layer, scaled by 1/m for the whole batch
-        _loss(s.loss_kind, s.gamma, <floating *> s.alpha, out.act, rows(out.Z, lo, n_k, tag),
-              rows(out.A, lo, n_k, tag), rows(out.delta, lo, n_k, tag), n_k, label, Y_rows, w_rows, mw,
-              1.0 / m, &s.own[worker].loss_part)
+        # -- loss and δ of the output layer, scaled by 1/m for the whole batch (from the logits,
+        #    the fused losses write their probabilities P to a buffer of their own, not to A)
+        P = rows(s.probs if s.probs != NULL else out.A, lo, n_k, tag)
+        _loss(s, out.act, rows(out.Z, lo, n_k, tag), P, rows(out.delta, lo, n_k, tag), n_k, label, Y_rows,
+              w_rows, mw, 1.0 / m, &s.own[worker].loss_part)
         s.own[worker].hits_part = 0
         if loop.accuracy == 1:
             if floating is float:
-                s.own[worker].hits_part = fnn_count_argmax_matches_f32(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
+                s.own[worker].hits_part = fnn_count_argmax_matches_f32(P, label, Y_rows, mw, n_k)
             else:
-                s.own[worker].hits_part = fnn_count_argmax_matches_f64(rows(out.A, lo, n_k, tag), label, Y_rows, mw, n_k)
+                s.own[worker].hits_part = fnn_count_argmax_matches_f64(P, label, Y_rows, mw, n_k)
         elif loop.accuracy == 2:
             if floating is float:
-                s.own[worker].hits_part = fnn_count_threshold_matches_f32(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
+                s.own[worker].hits_part = fnn_count_threshold_matches_f32(P, Y_rows, mw * n_k)
             else:
-                s.own[worker].hits_part = fnn_count_threshold_matches_f64(rows(out.A, lo, n_k, tag), Y_rows, mw * n_k)
+                s.own[worker].hits_part = fnn_count_threshold_matches_f64(P, Y_rows, mw * n_k)
         # -- backward, on this worker's rows: δ_{l-1} := (δ_l·W_lᵀ) ⊙ g'(Z_{l-1})
         #    (where Z was not stored, g is relu or linear: relu'(Z) = [Z > 0] = [A > 0])
         if not by_units:
@@ -804,7 +826,7 @@ cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, 
     cdef float *target
     if l < s.n_layers - 1 and (L.act == FNN_RELU or L.act == FNN_LINEAR):
         target = <float *> L.A
-    elif l == s.n_layers - 1 and s.loss_kind < BCE:
+    elif l == s.n_layers - 1 and s.loss_kind < BCE and s.probs == NULL:
         target = <float *> L.Z
     else:
         return False
@@ -860,9 +882,10 @@ cdef inline void _dropout_rows(Layer *L, floating *x, floating *y, Py_ssize_t lo
 
 
 cdef inline void _bias_activation_rows(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, floating *tag) noexcept nogil:
-    """Rows lo .. lo + mw of layer l: Z := Z + b, A := g(Z) (the output of a fused loss: Z := Z + b only)."""
+    """Rows lo .. lo + mw of layer l: Z := Z + b, A := g(Z) (the output of a fused loss: Z := Z + b
+    only; but from the logits, A := Z as well)."""
     cdef Layer *L = &s.layers[l]
-    if l < s.n_layers - 1 or s.loss_kind >= BCE:
+    if l < s.n_layers - 1 or s.loss_kind >= BCE or s.probs != NULL:
         bias_activation(L.act, <floating *> L.b, rows(L.Z, lo, L.n_out, tag), rows(L.A, lo, L.n_out, tag),
                         mw, L.n_out)
     else:
@@ -1236,33 +1259,56 @@ cdef inline Py_ssize_t _block_rows(Py_ssize_t n_values, Py_ssize_t n_out) noexce
     return block if block > 0 else 1
 
 
-cdef void _loss(int kind, double gamma, floating *alpha, int act, floating *Z, floating *A, floating *delta,
-                fnn_int n_k, fnn_int *label, floating *Y, floating *w, Py_ssize_t m, double scale,
-                double *loss_sum) noexcept nogil:
-    """Σ_b w_b E_b of m rows into loss_sum, and δ = scale·∂(Σ w E)/∂Z of those rows."""
+cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, fnn_int n_k, fnn_int *label,
+                floating *Y, floating *w, Py_ssize_t m, double scale, double *loss_sum) noexcept nogil:
+    """Σ_b w_b E_b of m rows into loss_sum, and δ = scale·∂(Σ w E)/∂Z of those rows (the loss
+    s.loss_kind with s's parameters; A: the fused losses' probabilities, or the outputs)."""
+    cdef int kind = s.loss_kind
+    cdef double ls = s.label_smoothing
+    cdef floating *alpha = <floating *> s.alpha
     loss_sum[0] = 0
     if m == 0:
         return
     if floating is float:
-        if kind == SOFTMAX_CE:
+        if kind == SOFTMAX_CE and ls != 0:
+            fnn_softmax_cross_entropy_smoothed_f32(Z, label, Y, w, ls, m, n_k, scale, A, delta, loss_sum)
+        elif kind == SOFTMAX_CE:
             fnn_softmax_cross_entropy_f32(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
         elif kind == FOCAL:
-            fnn_focal_cross_entropy_f32(Z, label, Y, w, alpha, gamma, m, n_k, scale, A, delta, loss_sum)
+            fnn_focal_cross_entropy_f32(Z, label, Y, w, alpha, s.gamma, m, n_k, scale, A, delta, loss_sum)
+        elif kind == SIGMOID_BCE and ls != 0:
+            fnn_sigmoid_binary_cross_entropy_smoothed_f32(Z, Y, w, ls, m, n_k, scale, A, delta, loss_sum)
         elif kind == SIGMOID_BCE:
             fnn_sigmoid_binary_cross_entropy_f32(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
+        elif kind == BCE and ls != 0:
+            fnn_binary_cross_entropy_smoothed_f32(A, Y, w, ls, m, n_k, scale, delta, loss_sum)
         elif kind == BCE:
             fnn_binary_cross_entropy_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
+        elif kind == MAE:
+            fnn_mean_absolute_error_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
+        elif kind == HUBER:
+            fnn_huber_f32(A, Y, w, s.huber_delta, m, n_k, scale, delta, loss_sum)
         else:
             fnn_mean_squared_error_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
     else:
-        if kind == SOFTMAX_CE:
+        if kind == SOFTMAX_CE and ls != 0:
+            fnn_softmax_cross_entropy_smoothed_f64(Z, label, Y, w, ls, m, n_k, scale, A, delta, loss_sum)
+        elif kind == SOFTMAX_CE:
             fnn_softmax_cross_entropy_f64(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
         elif kind == FOCAL:
-            fnn_focal_cross_entropy_f64(Z, label, Y, w, alpha, gamma, m, n_k, scale, A, delta, loss_sum)
+            fnn_focal_cross_entropy_f64(Z, label, Y, w, alpha, s.gamma, m, n_k, scale, A, delta, loss_sum)
+        elif kind == SIGMOID_BCE and ls != 0:
+            fnn_sigmoid_binary_cross_entropy_smoothed_f64(Z, Y, w, ls, m, n_k, scale, A, delta, loss_sum)
         elif kind == SIGMOID_BCE:
             fnn_sigmoid_binary_cross_entropy_f64(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
+        elif kind == BCE and ls != 0:
+            fnn_binary_cross_entropy_smoothed_f64(A, Y, w, ls, m, n_k, scale, delta, loss_sum)
         elif kind == BCE:
             fnn_binary_cross_entropy_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
+        elif kind == MAE:
+            fnn_mean_absolute_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
+        elif kind == HUBER:
+            fnn_huber_f64(A, Y, w, s.huber_delta, m, n_k, scale, delta, loss_sum)
         else:
             fnn_mean_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
     if kind >= BCE:     # dA → δ through the output activation

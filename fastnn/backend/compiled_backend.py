@@ -7,8 +7,8 @@ raise ``TypeError``/``ValueError`` naming the argument before any pointer is use
 from fastnn._kernels._blas import matmul
 from fastnn._kernels.activations import activation_backward, activation_derivative, activation_forward, dropout
 from fastnn._kernels.dense import dense_backward, dense_forward
-from fastnn._kernels.losses import (binary_cross_entropy, focal_cross_entropy, mean_squared_error,
-                                    sigmoid_binary_cross_entropy, softmax_cross_entropy)
+from fastnn._kernels.losses import (binary_cross_entropy, focal_cross_entropy, huber, mean_absolute_error,
+                                    mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy)
 from fastnn._kernels.optim import optimizer_step, sgd_update
 from fastnn._kernels.train import ACCURACY_KINDS, LOSS_KINDS, Trainer, forward, gemm_floor
 
@@ -16,5 +16,6 @@ name = "compiled"
 
 __all__ = ["matmul", "dense_forward", "dense_backward", "activation_forward", "activation_derivative",
            "activation_backward", "dropout", "softmax_cross_entropy", "focal_cross_entropy",
-           "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update", "optimizer_step",
+           "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
+           "huber", "sgd_update", "optimizer_step",
            "Trainer", "forward", "LOSS_KINDS", "ACCURACY_KINDS", "gemm_floor"]

@@ -9,6 +9,7 @@ tests compare the compiled kernels with, and the benchmark baseline.
 Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), Z and A (n_samples, n_out).
 """
 import numpy as np
+from scipy.special import erfc
 
 from fastnn._kernels import _validate
 
@@ -65,6 +66,28 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
+# Keras 3's constants: leaky_relu's default negative slope, selu's α and scale
+LEAKY_SLOPE = 0.2
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _elu(z):
+    """elu(z) = z for z > 0, e^z − 1 otherwise (α = 1); expm1 keeps the digits near 0."""
+    return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+
+
+def _Phi(z):
+    """Φ(z) = P(N(0, 1) ≤ z) = (1 + erf(z/√2))/2, written erfc(−z/√2)/2: exact for very negative z."""
+    return 0.5 * erfc(-z / np.sqrt(2))
+
+
+def _silu_derivative(z, a):
+    """silu'(z) = σ(z)·(1 + z·(1 − σ(z)))."""
+    s = _sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
 # name: (g(z), g'(z) written with z and a = g(z))
 ACTIVATIONS = {
     "linear": (lambda z: z, lambda z, a: np.ones_like(z)),
@@ -76,7 +99,20 @@ ACTIVATIONS = {
     "tanh": (np.tanh, lambda z, a: 1 - a * a),
     "relu": (lambda z: np.where(z < 0, 0, z), lambda z, a: np.where(z > 0, 1.0, 0.0)),
     "softmax": (_softmax, None),                                         # Jacobian, see below
+    # Keras 3's activations, with Keras' default constants
+    "leaky_relu": (lambda z: np.where(z < 0, LEAKY_SLOPE * z, z),        # max(z, 0.2·z)
+                   lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE)),
+    "elu": (_elu, lambda z, a: np.where(z > 0, 1.0, a + 1)),             # e^z = a + 1 for z ≤ 0
+    "selu": (lambda z: SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0))),
+             lambda z, a: np.where(z > 0, SELU_SCALE, a + SELU_SCALE * SELU_ALPHA)),
+    "gelu": (lambda z: z * _Phi(z),                                      # z·Φ(z), Keras' exact (erf) form
+             lambda z, a: _Phi(z) + z * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)),   # Φ(z) + z·φ(z)
+    "silu": (lambda z: z * _sigmoid(z), _silu_derivative),             # z·σ(z), also called swish
+    "softplus": (lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))),   # log(1 + e^z), stable
+                 lambda z, a: _sigmoid(z)),
+    "softsign": (lambda z: z / (1 + np.abs(z)), lambda z, a: 1 / (1 + np.abs(z)) ** 2),
 }
+ACTIVATIONS["swish"] = ACTIVATIONS["silu"]
 
 
 def _activation(name):
@@ -174,11 +210,17 @@ def _weights(sample_weight, n):
     return np.ones(n) if sample_weight is None else sample_weight
 
 
-def softmax_cross_entropy(Z, y, P, delta=None, sample_weight=None):
+def _smooth(Y, label_smoothing, k):
+    """Keras' label smoothing: y ← y·(1 − ls) + ls/k (k = number of classes, or 2 for binary targets)."""
+    return Y * (1 - label_smoothing) + label_smoothing / k if label_smoothing else Y
+
+
+def softmax_cross_entropy(Z, y, P, delta=None, sample_weight=None, label_smoothing=0.0):
     """P := softmax(Z);  E_b = −Σ_k y_bk log P_bk (= −log P_b,c for one-hot y);
-    delta := ∂L/∂Z = w_b (P − y) / n  — softmax and cross-entropy together give ŷ − y."""
+    delta := ∂L/∂Z = w_b (P − y) / n  — softmax and cross-entropy together give ŷ − y.
+    label_smoothing ls first turns y into y·(1 − ls) + ls/k."""
     n = Z.shape[0]
-    Y = _as_rows(y, Z.shape[1], Z.dtype)
+    Y = _smooth(_as_rows(y, Z.shape[1], Z.dtype), label_smoothing, Z.shape[1])
     w = _weights(sample_weight, n)
     log_P = Z - Z.max(axis=1, keepdims=True)
     log_P = log_P - np.log(np.exp(log_P).sum(axis=1, keepdims=True))   # log-sum-exp
@@ -215,11 +257,13 @@ def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alph
     return float(np.dot(w, E) / n)
 
 
-def sigmoid_binary_cross_entropy(Z, y, A, delta=None, sample_weight=None):
+def sigmoid_binary_cross_entropy(Z, y, A, delta=None, sample_weight=None, label_smoothing=0.0):
     """A := σ(Z);  E_b = mean_k −[y log A + (1 − y) log(1 − A)], computed from the logits as
-    max(Z, 0) − Z·y + log(1 + e^−|Z|);  delta := w_b (A − y) / (n·n_k)."""
+    max(Z, 0) − Z·y + log(1 + e^−|Z|);  delta := w_b (A − y) / (n·n_k).
+    label_smoothing ls first turns y into y·(1 − ls) + ls/2."""
     n, k = Z.shape
     w = _weights(sample_weight, n)
+    y = _smooth(y, label_smoothing, 2)
     E = (np.maximum(Z, 0) - Z * y + np.log1p(np.exp(-np.abs(Z)))).mean(axis=1)
     A[...] = _sigmoid(Z)
     if delta is not None:
@@ -227,11 +271,13 @@ def sigmoid_binary_cross_entropy(Z, y, A, delta=None, sample_weight=None):
     return float(np.dot(w, E) / n)
 
 
-def binary_cross_entropy(A, y, dA=None, sample_weight=None):
+def binary_cross_entropy(A, y, dA=None, sample_weight=None, label_smoothing=0.0):
     """E_b = −mean_k [y log A + (1 − y) log(1 − A)] on probabilities clipped to
-    [1e-7, 1 − 1e-7] (as Keras does); dA := ∂L/∂A, zero where A was clipped."""
+    [1e-7, 1 − 1e-7] (as Keras does); dA := ∂L/∂A, zero where A was clipped.
+    label_smoothing ls first turns y into y·(1 − ls) + ls/2."""
     n, k = A.shape
     w = _weights(sample_weight, n)
+    y = _smooth(y, label_smoothing, 2)
     eps = 1e-7
     Ac = np.clip(A.astype(np.float64), eps, 1 - eps)
     E = -(y * np.log(Ac) + (1 - y) * np.log(1 - Ac)).mean(axis=1)
@@ -251,6 +297,29 @@ def mean_squared_error(A, y, dA=None, sample_weight=None):
     E = (r * r).mean(axis=1)
     if dA is not None:
         dA[...] = (2 * w / (n * k))[:, None] * (A - y)
+    return float(np.dot(w, E) / n)
+
+
+def mean_absolute_error(A, y, dA=None, sample_weight=None):
+    """E_b = mean_k abs(A − y);  dA := w_b sign(A − y) / (n·n_k)  (0 where A = y)."""
+    n, k = A.shape
+    w = _weights(sample_weight, n)
+    r = A.astype(np.float64) - y
+    E = np.abs(r).mean(axis=1)
+    if dA is not None:
+        dA[...] = (w / (n * k))[:, None] * np.sign(r)
+    return float(np.dot(w, E) / n)
+
+
+def huber(A, y, dA=None, sample_weight=None, delta=1.0):
+    """E_b = mean_k h(A − y) with h(r) = r²/2 where abs(r) ≤ delta and delta·abs(r) − delta²/2 beyond
+    (quadratic near 0, linear far from it);  dA := w_b clip(A − y, −delta, delta) / (n·n_k)."""
+    n, k = A.shape
+    w = _weights(sample_weight, n)
+    r = A.astype(np.float64) - y
+    E = np.where(np.abs(r) <= delta, r * r / 2, delta * np.abs(r) - delta * delta / 2).mean(axis=1)
+    if dA is not None:
+        dA[...] = (w / (n * k))[:, None] * np.clip(r, -delta, delta)
     return float(np.dot(w, E) / n)
 
 
@@ -378,7 +447,7 @@ def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
 # ---------------------------------------------------------------- training loop
 
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
-              "binary_cross_entropy", "mean_squared_error")
+              "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber")
 ACCURACY_KINDS = ("none", "argmax", "threshold")
 SPLITS = _validate.SPLITS
 _FUSED_OUTPUT = {"softmax_cross_entropy": "softmax", "focal_cross_entropy": "softmax",
@@ -394,7 +463,8 @@ class Trainer:
     """
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
-                 first_by_units=True, states=None, penalties=None, dropouts=None):
+                 first_by_units=True, states=None, penalties=None, dropouts=None, label_smoothing=0.0,
+                 from_logits=False, huber_delta=1.0):
         # n_workers, split, first_by_units: the compiled trainer can share each step between
         # threads, by batch rows or by units; here one thread does everything, which gives the
         # same result.
@@ -404,10 +474,18 @@ class Trainer:
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         needs = _FUSED_OUTPUT.get(loss)
+        if needs is not None and from_logits:
+            needs = "linear"          # the loss applies softmax / sigmoid to the logits itself
         if needs is not None and activations[-1] != needs:
             raise ValueError(f"loss {loss!r} is fused with a {needs} output, but the last layer is {activations[-1]!r}")
         self.X_buffer, self.layers, self.activations = X_buffer, layers, activations
         self.loss, self.gamma, self.alpha = loss, gamma, alpha
+        self.label_smoothing = _validate.label_smoothing(label_smoothing)
+        self.huber_delta = _validate.huber_delta(huber_delta, "huber_delta")
+        # from the logits of a linear output, the loss's probabilities go to a buffer of their own:
+        # the output layer's A is its Z, as predict returns it
+        self.from_logits = bool(from_logits) and needs is not None
+        self.P = np.zeros_like(layers[-1][7]) if self.from_logits else None
         self.batch_size = X_buffer.shape[0]
         self.last_batch_size = 0
         # the optimizer's second and third state arrays per layer, and the penalties on W and b
@@ -440,22 +518,28 @@ class Trainer:
         """Loss of the batch and δ of the output layer (∂L/∂Z)."""
         W, b, vW, vb, dW, db, Z, A, delta = self.layers[-1]
         Z, A, delta = Z[:m], A[:m], delta[:m]
+        P = self.P[:m] if self.from_logits else A         # the fused losses' probabilities
         y = label if label is not None else Y
+        ls = self.label_smoothing
         if self.loss == "softmax_cross_entropy":
-            return softmax_cross_entropy(Z, y, A, delta, w)
+            return softmax_cross_entropy(Z, y, P, delta, w, ls)
         if self.loss == "focal_cross_entropy":
-            return focal_cross_entropy(Z, y, A, delta, w, self.gamma, self.alpha)
+            return focal_cross_entropy(Z, y, P, delta, w, self.gamma, self.alpha)
         if self.loss == "sigmoid_binary_cross_entropy":
-            return sigmoid_binary_cross_entropy(Z, y, A, delta, w)
-        loss_fn = binary_cross_entropy if self.loss == "binary_cross_entropy" else mean_squared_error
-        loss = loss_fn(A, y, delta, w)                                  # delta holds ∂L/∂A ...
+            return sigmoid_binary_cross_entropy(Z, y, P, delta, w, ls)
+        if self.loss == "binary_cross_entropy":                         # delta holds ∂L/∂A ...
+            loss = binary_cross_entropy(A, y, delta, w, ls)
+        elif self.loss == "huber":
+            loss = huber(A, y, delta, w, self.huber_delta)
+        else:
+            loss = (mean_absolute_error if self.loss == "mean_absolute_error" else mean_squared_error)(A, y, delta, w)
         activation_backward(self.activations[-1], Z, A, delta, delta)   # ... and now ∂L/∂Z
         return loss
 
     def train(self, X, labels, Y, sample_weight, order, first_batch, n_batches, learning_rate,
               decay, momentum, nesterov, iteration, batch_losses, accuracy=0, rule=None, rates=None):
         bs, n_layers = self.batch_size, len(self.layers)
-        fused = self.loss in _FUSED_OUTPUT
+        fused = self.loss in _FUSED_OUTPUT and not self.from_logits    # the loss writes A (= its P)
         if rule is None:
             rule = {"kind": "sgd", "momentum": momentum, "nesterov": nesterov}
         r = dict(RULE_DEFAULTS, **rule)
@@ -486,7 +570,7 @@ class Trainer:
             batch_losses[j - first_batch] = loss
             if not np.isfinite(loss):
                 break
-            A_out = self.layers[-1][7][:m]
+            A_out = self.P[:m] if self.from_logits else self.layers[-1][7][:m]   # probabilities
             if accuracy == 1:
                 truth = label if label is not None else Yb.argmax(axis=1)
                 hits += int(np.sum(A_out.argmax(axis=1) == truth))
