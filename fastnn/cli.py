@@ -6,6 +6,7 @@
     fastnn evaluate mnist.fnn mnist
     fastnn summary mnist.fnn
     fastnn predict mnist.fnn digit.png
+    fastnn export mnist.fnn mnist.onnx
 """
 import argparse
 import struct
@@ -303,6 +304,19 @@ def write_plots(args, model, history, x_test, y_test, class_names, prep):
         print(f"wrote {path}")
 
 
+def cmd_export(args):
+    model = _load_model(args.model)
+    try:
+        model.export(args.output, format="onnx", opset=args.opset)
+    except ImportError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.output} (ONNX, opset {args.opset}, {model.dtype.name}, input 'x' of shape "
+          f"(batch, {model.input_dim}), output 'y' of shape (batch, {model.output_units}))")
+    return 0
+
+
 def cmd_config(args):
     from fastnn import show_config
     show_config()
@@ -358,6 +372,12 @@ def build_parser():
     predict.add_argument("model")
     predict.add_argument("input", metavar="IMAGE.png|file.npy")
     predict.set_defaults(run=cmd_predict)
+
+    export = sub.add_parser("export", help="write a saved model as an ONNX file (needs pip install fastnn[onnx])")
+    export.add_argument("model")
+    export.add_argument("output", metavar="OUT.onnx")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    export.set_defaults(run=cmd_export)
 
     config = sub.add_parser("config", help="the instruction set, kernels, BLAS and threads fastnn uses here")
     config.set_defaults(run=cmd_config)
