@@ -498,8 +498,15 @@ class Sequential:
         verbose : 0 or 1
             1 prints a progress line per epoch.
         callbacks : list of Callback
+            Called at the start and end of training and of each epoch; a callback that defines
+            ``on_train_batch_begin``/``on_train_batch_end`` is also called around the steps (the
+            compiled loop then returns to Python as often as it needs; otherwise an epoch is one
+            call). ``model.stop_training = True`` from any of them ends ``fit`` after the
+            current step. The learning rate they change is ``model.optimizer.learning_rate``.
         seed : int, optional
-            Seeds the initial weights (if not yet built) and the shuffling.
+            Seeds the shuffling, and the initial weights: those of a model built here, or
+            built earlier (as soon as its input size was known) from another seed or none
+            and neither trained nor set since, are drawn from this seed, as if built here.
         sample_weight : array (n_samples,), optional
         """
         self._require_compiled()
