@@ -21,9 +21,9 @@ Y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] > 0).astype(np.int64)
 X_VAL, Y_VAL = X[:60] + 0.3 * RNG.standard_normal((60, 4)), Y[:60]
 
 
-def net(dtype="float64", lr=0.1, seed=1):        # fit() below seeds with 1 too
+def net(dtype="float64", lr=0.1, seed=1, backend="compiled"):        # fit() below seeds with 1 too
     model = Sequential([Dense(8, activation="tanh", input_shape=(4,)), Dense(2, activation="softmax")],
-                       dtype=dtype, seed=seed)
+                       dtype=dtype, seed=seed, backend=backend)
     model.compile("sparse_categorical_crossentropy", SGD(learning_rate=lr, momentum=0.5), metrics=["accuracy"])
     return model
 
@@ -278,11 +278,12 @@ def test_epoch_level_callbacks_keep_one_compiled_call_per_epoch(tmp_path, train_
     assert train_calls == [10, 10, 10]
 
 
-def test_batch_hooks_run_after_every_step_and_change_nothing(train_calls):
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+def test_batch_hooks_run_after_every_step_and_change_nothing(train_calls, backend):
     begins, ends = [], []
     hooks = C.LambdaCallback(on_train_batch_begin=lambda b, logs: begins.append(b),
                              on_train_batch_end=lambda b, logs: ends.append((b, logs["loss"], logs["accuracy"])))
-    a, b = net(), net()
+    a, b = net(backend=backend), net(backend=backend)
     ha = fit(a, epochs=2, callbacks=[hooks])
     assert train_calls == [1] * 20
     hb = fit(b, epochs=2)
