@@ -123,6 +123,32 @@ def test_keras3_activations_by_name(name, opset):
     np.testing.assert_allclose(out, expected, rtol=1e-12 if exact else 1e-6, atol=1e-12 if exact else 1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(KERAS3))
+def test_keras3_activations_run_like_predict(tmp_path, name, dtype):
+    """Once fastnn has the activation (fastnn.activations.NAMES), its export runs like predict."""
+    from fastnn import activations
+    if name not in activations.NAMES:
+        pytest.skip(f"{name!r} is not one of fastnn's activations yet")
+    model = model_with(name, dtype)
+    model.export(tmp_path / "m.onnx")
+    x = X.astype(dtype)
+    out = ReferenceEvaluator(onnx.load(tmp_path / "m.onnx")).run(None, {"x": x})[0]
+    exact = dtype == "float32" or name in ("silu", "swish", "softplus", "softsign")
+    np.testing.assert_allclose(out, model.predict(x), rtol=0, atol=TOL[dtype] if exact else 1e-6)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    try:
+        session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        if dtype == "float64" and "NOT_IMPLEMENTED" in str(exc):
+            return                     # no float64 kernel in ONNX Runtime: the reference evaluator ran it
+        raise
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], model.predict(x), rtol=0, atol=1e-5)
+
+
 def test_a_layer_fastnn_cannot_export_is_named():
     model = Sequential([Dense(4, input_shape=(6,), name="hidden"), Dense(3, name="out")], seed=0)
     model.layers[0].activation = "mystery"
