@@ -591,6 +591,7 @@ class Sequential:
                 cb.on_epoch_begin(epoch, {})
             order = rng.permutation(n).astype(np.intp, copy=False) if shuffle else np.arange(n, dtype=np.intp)
             hits = counted = done_steps = 0
+            loss_sum = 0.0                     # of the epoch's batch losses so far, for the batch logs
             failed = False
             first = 0
             while first < steps:
@@ -613,9 +614,10 @@ class Sequential:
                     if verbose:
                         print(f"\n{msg}", file=sys.stdout, flush=True)
                     break
+                loss_sum += float(batch_losses[first:first + count].sum())
                 first += count
                 if hooked or (live and first < steps and first % redraw < count):
-                    batch_logs = {"loss": float(batch_losses[:first].mean())}      # the epoch so far, as Keras
+                    batch_logs = {"loss": loss_sum / first}          # the epoch so far, as Keras
                     if acc_name:
                         batch_logs[acc_name] = hits / max(counted, 1)
                     for cb in hooked:
