@@ -78,7 +78,10 @@ def cmd_train(args):
     from fastnn.losses import CategoricalFocalCrossentropy
     from fastnn.optimizers import SGD
     from fastnn.utils import compute_class_weight, to_categorical
+    from fastnn.io import check_path
 
+    if args.save:
+        check_path(args.save)          # a Keras name (.keras, .h5) is refused before training, not after
     defaults = DEFAULTS[args.task]
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else defaults[name]
     x_train, y_train, x_test, y_test, class_names = load_task(args.task, args.data, seed=args.seed or 0)
