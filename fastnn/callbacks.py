@@ -16,8 +16,10 @@ TensorBoard             writes the logs (and histograms of W, b and δ) for Tens
 ======================  =====================================================================
 
 The learning rate these callbacks read and change is the optimizer's ``learning_rate``
-attribute (η, before the time-based decay of SGD); the compiled loop reads it at the start
-of every call, so a change made in a callback applies from the next step on.
+attribute (η; SGD's time-based decay still applies on top); the compiled loop reads it at
+the start of every call, so a change made in a callback applies from the next step on. An
+optimizer created with a schedule reports the schedule's rate for the next step and cannot
+have its rate set by a callback (a TypeError, as in Keras 3).
 """
 import csv
 import math
@@ -275,6 +277,9 @@ class ModelCheckpoint(Callback):
     """Save the model (or only its weights) after every epoch, or every ``save_freq`` steps,
     or only when the monitored value is the best so far.
 
+    Every write goes to a temporary file in the same folder first and is renamed over the
+    checkpoint (``os.replace``), so a failed write leaves the previous checkpoint intact.
+
     Parameters
     ----------
     filepath : str or path
@@ -296,9 +301,6 @@ class ModelCheckpoint(Callback):
         every k steps).
     initial_value_threshold : float, optional
         The "best" value to beat at the start (with ``save_best_only``).
-
-    Every write goes to a temporary file in the same folder first and is renamed over the
-    checkpoint (``os.replace``), so a failed write leaves the previous checkpoint intact.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -417,10 +419,26 @@ def _make_folder(folder, who, filepath):
 # ---------------------------------------------------------------- learning rate
 
 
+def _learning_rate(model):
+    """The optimizer's learning rate as a number: ``learning_rate`` itself, or for a schedule
+    its rate at the next step (as Keras 3's ``optimizer.learning_rate`` reads)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        raise ValueError('Optimizer must have a "learning_rate" attribute.')
+    rate = optimizer.learning_rate
+    if isinstance(rate, (int, float, np.number)):
+        return float(rate)
+    return float(optimizer.current_learning_rate())
+
+
 def _set_learning_rate(model, value, who):
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or not hasattr(optimizer, "learning_rate"):
         raise ValueError('Optimizer must have a "learning_rate" attribute.')
+    if not isinstance(optimizer.learning_rate, (int, float, np.number)):
+        raise TypeError(f"{who} cannot set the learning rate of an optimizer created with a schedule "
+                        f"({optimizer.learning_rate!r}) as its learning_rate: create it with a number "
+                        "to have the rate set by a callback (as Keras 3 requires)")
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{who} set the learning rate to {value}; it must be a finite number >= 0")
@@ -445,7 +463,7 @@ class LearningRateScheduler(Callback):
         if not hasattr(self.model.optimizer, "learning_rate"):
             raise ValueError('Optimizer must have a "learning_rate" attribute.')
         try:
-            lr = self.schedule(epoch, float(self.model.optimizer.learning_rate))
+            lr = self.schedule(epoch, _learning_rate(self.model))
         except TypeError:                        # Keras' older one-argument schedule(epoch)
             lr = self.schedule(epoch)
         if not isinstance(lr, (float, np.float32, np.float64)):
@@ -456,7 +474,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = _learning_rate(self.model)
 
 
 class ReduceLROnPlateau(Callback):
@@ -509,7 +527,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        logs["learning_rate"] = _learning_rate(self.model)
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
@@ -524,7 +542,7 @@ class ReduceLROnPlateau(Callback):
         elif not self.in_cooldown():
             self.wait += 1
             if self.wait >= self.patience:
-                old_lr = float(self.model.optimizer.learning_rate)
+                old_lr = _learning_rate(self.model)
                 if old_lr > np.float32(self.min_lr):
                     new_lr = max(old_lr * self.factor, self.min_lr)
                     _set_learning_rate(self.model, new_lr, "ReduceLROnPlateau")
@@ -691,7 +709,7 @@ class TensorBoard(Callback):
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
         val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
         if hasattr(getattr(self.model, "optimizer", None), "learning_rate"):
-            train["learning_rate"] = float(self.model.optimizer.learning_rate)
+            train["learning_rate"] = _learning_rate(self.model)
         for which, values in (("train", train), ("validation", val)):
             if values:
                 writer = self._writer(which)

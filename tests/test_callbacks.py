@@ -184,6 +184,25 @@ def test_learning_rate_scheduler_old_one_argument_schedule_and_bad_output(capsys
         fit(net(), epochs=1, callbacks=[C.LearningRateScheduler(lambda epoch, lr: -0.1)])
 
 
+def test_callbacks_set_the_rate_of_any_optimizer():
+    from fastnn.optimizers import Adam
+    model = Sequential([Dense(8, activation="tanh", input_shape=(4,)), Dense(2, activation="softmax")], seed=1)
+    model.compile("sparse_categorical_crossentropy", Adam(learning_rate=0.01))
+    history = fit(model, epochs=2, callbacks=[C.LearningRateScheduler(lambda epoch, lr: 0.001 * (epoch + 1))])
+    assert history.history["learning_rate"] == [0.001, 0.002] and model.optimizer.learning_rate == 0.002
+
+
+def test_a_schedule_is_logged_at_its_next_step_and_cannot_be_set():
+    from fastnn.optimizers import schedules
+    model = net()
+    model.optimizer.learning_rate = schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    history = fit(model, epochs=2, callbacks=[C.ReduceLROnPlateau(monitor="loss", patience=100)])
+    # 10 steps per epoch: after epoch 1 the next step is t = 10, rate 0.1·0.5^(10/10)
+    np.testing.assert_allclose(history.history["learning_rate"], [0.05, 0.025], rtol=1e-12)
+    with pytest.raises(TypeError, match="created with a schedule"):
+        fit(model, epochs=1, callbacks=[C.LearningRateScheduler(lambda epoch, lr: lr / 2)])
+
+
 def test_reduce_lr_on_plateau_follows_keras():
     # min_delta = 10: only the first epoch counts as an improvement (against +inf)
     cb = C.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10, min_lr=0.02)
@@ -253,9 +272,9 @@ class CountingTrainer:
     def __init__(self, trainer, calls):
         self._trainer, self._calls = trainer, calls
 
-    def train(self, *args):
+    def train(self, *args, **kwargs):
         self._calls.append(args[6])           # count: the steps run by this call
-        return self._trainer.train(*args)
+        return self._trainer.train(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._trainer, name)
