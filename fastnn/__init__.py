@@ -21,11 +21,11 @@ del _check_compiled_kernels
 from fastnn import activations, callbacks, initializers, layers, losses, optimizers, utils
 from fastnn._config import show_config
 from fastnn.io import load_model
-from fastnn.layers import Activation, Dense
+from fastnn.layers import Activation, Dense, Input
 from fastnn.models import Perceptron, Sequential
 from fastnn.testing import gradcheck
 
 __version__ = "0.1.0"
 
-__all__ = ["Sequential", "Dense", "Activation", "Perceptron", "load_model", "gradcheck", "show_config",
+__all__ = ["Sequential", "Dense", "Activation", "Input", "Perceptron", "load_model", "gradcheck", "show_config",
            "activations", "callbacks", "initializers", "layers", "losses", "optimizers", "utils"]

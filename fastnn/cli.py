@@ -6,6 +6,7 @@
     fastnn evaluate mnist.fnn mnist
     fastnn summary mnist.fnn
     fastnn predict mnist.fnn digit.png
+    fastnn export mnist.fnn mnist.onnx
 """
 import argparse
 import struct
@@ -80,7 +81,10 @@ def cmd_train(args):
     from fastnn.losses import CategoricalFocalCrossentropy
     from fastnn.optimizers import SGD
     from fastnn.utils import compute_class_weight, to_categorical
+    from fastnn.io import check_path
 
+    if args.save:
+        check_path(args.save)          # a Keras name (.keras, .h5) is refused before training, not after
     defaults = DEFAULTS[args.task]
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else defaults[name]
     x_train, y_train, x_test, y_test, class_names = load_task(args.task, args.data, seed=args.seed or 0)
@@ -306,6 +310,19 @@ def write_plots(args, model, history, x_test, y_test, class_names, prep):
         print(f"wrote {path}")
 
 
+def cmd_export(args):
+    model = _load_model(args.model)
+    try:
+        model.export(args.output, format="onnx", opset=args.opset)
+    except ImportError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.output} (ONNX, opset {args.opset}, {model.dtype.name}, input 'x' of shape "
+          f"(batch, {model.input_dim}), output 'y' of shape (batch, {model.output_units}))")
+    return 0
+
+
 def cmd_config(args):
     from fastnn import show_config
     show_config()
@@ -361,6 +378,12 @@ def build_parser():
     predict.add_argument("model")
     predict.add_argument("input", metavar="IMAGE.png|file.npy")
     predict.set_defaults(run=cmd_predict)
+
+    export = sub.add_parser("export", help="write a saved model as an ONNX file (needs pip install fastnn[onnx])")
+    export.add_argument("model")
+    export.add_argument("output", metavar="OUT.onnx")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    export.set_defaults(run=cmd_export)
 
     config = sub.add_parser("config", help="the instruction set, kernels, BLAS and threads fastnn uses here")
     config.set_defaults(run=cmd_config)

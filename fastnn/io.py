@@ -16,7 +16,30 @@ import zipfile
 import numpy as np
 
 FORMAT = "fastnn-model"
+WEIGHTS_FORMAT = "fastnn-weights"
 VERSION = 1
+EXTENSION = ".fnn"          # fastnn's model files, by convention; "name.weights.fnn" for save_weights
+
+# Keras' own formats: a fastnn file under one of these names would fail only later, in Keras.
+_KERAS_SUFFIXES = {".keras": "Keras' .keras (zip) format", ".h5": "Keras' HDF5 (.h5) format",
+                   ".hdf5": "Keras' HDF5 (.hdf5) format"}
+
+
+def check_path(path, weights=False):
+    """``path`` as a string, or a ValueError when it names one of Keras' formats."""
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in _KERAS_SUFFIXES:
+        stem = os.path.basename(path)[:-len(suffix)]
+        if stem.lower().endswith(".weights"):
+            stem = stem[:-len(".weights")]
+        good = f"{stem or 'model'}{'.weights' if weights else ''}{EXTENSION}"
+        call = "save_weights" if weights else "save"
+        raise ValueError(f"{path!r} names {_KERAS_SUFFIXES[suffix]}, which fastnn does not write: fastnn "
+                         f"saves its own format (JSON + .npz, no pickle) with the extension {EXTENSION}, "
+                         f"e.g. model.{call}({good!r}), read back by "
+                         + ("model.load_weights" if weights else "fastnn.load_model"))
+    return path
 
 
 def _digest(a):
@@ -25,8 +48,8 @@ def _digest(a):
 
 def save_model(model, path):
     """Write ``model`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    path = check_path(path)
     model._require_built("save")
-    path = os.fspath(path)
     weights = model.get_weights()
     opt = model.optimizer
     variables = opt.variables if opt is not None and opt.variables is not None else []
@@ -46,6 +69,13 @@ def save_model(model, path):
         "n_weights": len(weights), "n_velocities": len(velocities), "n_states": n_states,
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _digest(a)} for k, a in arrays.items()},
     }
+    _write_atomically(path, arrays, manifest)
+
+
+def _write_atomically(path, arrays, manifest):
+    """np.savez of ``arrays`` and the JSON ``manifest`` to a temporary file in the same folder,
+    then os.replace: a reader sees the old file or the new one, never half of one."""
+    arrays = dict(arrays)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
@@ -67,25 +97,32 @@ def _bad(path, why):
     return ValueError(f"{path} is not a valid fastnn model file: {why}")
 
 
-def load_model(path):
-    """Read a model written by ``model.save``; it predicts bit-identically and can go on training.
+def _array_meta(arrays):
+    return {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _digest(a)} for k, a in arrays.items()}
 
-    Raises ``ValueError`` for a file that is truncated, tampered with or not a fastnn
-    model, and ``OSError`` (e.g. FileNotFoundError) when the file cannot be read.
-    """
-    from fastnn import layers as _layers
-    from fastnn import losses as _losses
-    from fastnn import optimizers as _optimizers
-    from fastnn.models import Sequential
 
-    path = os.fspath(path)
+def save_weights(model, path):
+    """Write the weights of ``model`` (each Dense layer's name and array shapes, then
+    ``w0, w1, ...``) to ``path`` atomically."""
+    path = check_path(path, weights=True)
+    model._require_built("save_weights")
+    layers = [{"name": layer.name, "shapes": [list(p.shape) for p in layer.params]}
+              for layer in model._dense_layers()]
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    manifest = {"format": WEIGHTS_FORMAT, "version": VERSION, "layers": layers, "n_weights": len(arrays),
+                "arrays": _array_meta(arrays)}
+    _write_atomically(path, arrays, manifest)
+
+
+def _read(path, formats):
+    """(manifest, arrays) of a fastnn file, every array checked against the manifest."""
     try:
         with np.load(path, allow_pickle=False) as data:
             names = set(data.files)
             if "manifest" not in names:
                 raise _bad(path, "it has no manifest")
             manifest = json.loads(bytes(data["manifest"]).decode("utf-8"))
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            if not isinstance(manifest, dict) or manifest.get("format") not in formats:
                 raise _bad(path, "its manifest does not name the fastnn format")
             if manifest.get("version") != VERSION:
                 raise _bad(path, f"format version {manifest.get('version')!r} is not supported (expected {VERSION})")
@@ -107,7 +144,58 @@ def load_model(path):
     except (zipfile.BadZipFile, KeyError, EOFError, TypeError, AttributeError, UnicodeDecodeError,
             json.JSONDecodeError, zipfile.LargeZipFile) as exc:
         raise _bad(path, f"{type(exc).__name__}: {exc}") from None
+    return manifest, arrays
 
+
+def load_weights(model, path):
+    """Copy the weights in ``path`` (written by ``save_weights`` or ``save``) into ``model``.
+
+    The file's Dense layers are matched to the model's in order; a different number of
+    layers, or a layer whose arrays have other shapes, is a ValueError naming the layer."""
+    path = os.fspath(path)
+    model._require_built("load_weights")
+    manifest, arrays = _read(path, (FORMAT, WEIGHTS_FORMAT))
+    try:
+        if manifest["format"] == WEIGHTS_FORMAT:
+            stored = [(entry["name"], [tuple(s) for s in entry["shapes"]]) for entry in manifest["layers"]]
+        else:                    # a whole model file: its Dense layers' shapes from the weights
+            i, stored = 0, []
+            for config in manifest["model"]["layers"]:
+                if config["type"] == "Dense":
+                    n = 2 if config.get("use_bias", True) else 1
+                    stored.append((config["name"], [tuple(arrays[f"w{j}"].shape) for j in range(i, i + n)]))
+                    i += n
+        weights = [arrays[f"w{i}"] for i in range(manifest["n_weights"])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(path, f"inconsistent contents ({type(exc).__name__}: {exc})") from None
+    dense = model._dense_layers()
+    if len(stored) != len(dense):
+        raise ValueError(f"{path} holds the weights of {len(stored)} Dense layers "
+                         f"({', '.join(name for name, _ in stored)}) but the model has {len(dense)} "
+                         f"({', '.join(layer.name for layer in dense)})")
+    for layer, (name, shapes) in zip(dense, stored):
+        own = [tuple(p.shape) for p in layer.params]
+        if own != shapes:
+            raise ValueError(f"layer {layer.name!r} has weights of shapes {own} but {path} holds "
+                             f"{shapes} for its layer {name!r}")
+    model.set_weights([np.asarray(w, dtype=model.dtype) for w in weights])
+
+
+def load_model(path):
+    """Read a model written by ``model.save``; it predicts bit-identically and can go on training.
+
+    Raises ``ValueError`` for a file that is truncated, tampered with or not a fastnn
+    model, and ``OSError`` (e.g. FileNotFoundError) when the file cannot be read.
+    """
+    from fastnn import layers as _layers
+    from fastnn import losses as _losses
+    from fastnn import optimizers as _optimizers
+    from fastnn.models import Sequential
+
+    path = os.fspath(path)
+    manifest, arrays = _read(path, (FORMAT, WEIGHTS_FORMAT))
+    if manifest["format"] == WEIGHTS_FORMAT:
+        raise _bad(path, "it holds weights only (save_weights); read it with model.load_weights")
     try:
         config = manifest["model"]
         model = Sequential(name=config["name"], dtype=config["dtype"], backend=config.get("backend", "compiled"))

@@ -47,6 +47,7 @@ class Layer:
         self.name = name
         self._views = None          # training buffers, set by the model's fit
         self._batch = 0             # rows of the last batch in those buffers
+        self._weights_set = False   # set_weights was called since the weights were drawn
 
     @property
     def params(self):
@@ -71,6 +72,7 @@ class Layer:
                 raise ValueError(f"layer {self.name!r} weight {i} holds NaN or infinite values")
         for p, w in zip(params, weights):
             p[...] = w          # in place: the model's buffers keep pointing at p
+        self._weights_set = True
 
     def count_params(self):
         return int(sum(p.size for p in self.params))
@@ -167,6 +169,7 @@ class Dense(Layer):
             raise ValueError(f"kernel_initializer returned shape {W.shape}, expected {(n_in, self.units)}")
         self.W = np.ascontiguousarray(W)
         self.b = np.zeros(self.units, dtype=dtype) if self.use_bias else None
+        self._weights_set = False
 
     @property
     def params(self):
@@ -270,6 +273,30 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout({self.rate})"
+
+class InputLayer:
+    """The shape of the model's input, as Keras' ``Input(shape=(n,))``: it is not a layer of
+    the model (it has no weights and is not in ``model.layers``), it only tells the model
+    its number of inputs so that it is built at once."""
+
+    def __init__(self, shape, name=None):
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (shape,)
+        shape = tuple(shape) if isinstance(shape, (tuple, list)) else shape
+        if (not isinstance(shape, tuple) or len(shape) != 1 or isinstance(shape[0], bool)
+                or not isinstance(shape[0], (int, np.integer)) or shape[0] < 1):
+            raise ValueError(f"Input shape must be (n_features,) with n_features >= 1, got {shape!r}; "
+                             "flatten images first, e.g. x.reshape(len(x), -1)")
+        self.shape = (int(shape[0]),)
+        self.name = name or "input_layer"
+
+    def __repr__(self):
+        return f"Input(shape={self.shape})"
+
+
+def Input(shape, name=None):
+    """``Input(shape=(n_features,))``, Keras' way of giving a Sequential its input size."""
+    return InputLayer(shape, name=name)
 
 
 def from_config(config):

@@ -8,6 +8,7 @@ built from Dense layers, compiled with a loss and an optimizer, and trained
 with mini-batch SGD by ``fit``, the way the course's Keras script does it.
 """
 import contextlib
+import math
 import sys
 import warnings
 
@@ -20,7 +21,7 @@ from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
 from fastnn.callbacks import Callback, History, ProgbarLogger
-from fastnn.layers import Activation, Dense, Dropout, Layer
+from fastnn.layers import Activation, Dense, Dropout, InputLayer, Layer
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _PREDICT_CHUNK = 4096            # rows per forward pass in evaluate (results do not depend on it)
@@ -78,18 +79,38 @@ class Sequential:
         self.history = None
         self.stop_training = False
         self.metadata = {}          # JSON-serialisable notes saved with the model (e.g. preprocessing)
+        self._input_shape = None    # from an Input(shape=...) given before the first Dense layer
+        # Initial weights: drawn from one generator, layer after layer, as soon as the number of
+        # inputs is known (see build); _redrawable while they are the untouched first draw.
+        self._init_rng = self._init_seed = None
+        self._redrawable = False
         for layer in layers or []:
             self.add(layer)
 
     # ------------------------------------------------------------ structure
 
     def add(self, layer):
-        """Append a layer (Dense, Activation or Dropout)."""
+        """Append a layer (Dense, Activation or Dropout, or an Input(shape=(n,)) before the first Dense).
+
+        As in Keras, the model is built as soon as the number of inputs is known: a layer
+        added to a model whose input size is known gets its initial weights at once.
+        """
+        if isinstance(layer, InputLayer):
+            if self.layers:
+                raise ValueError("Input(shape=...) must come before the model's first layer")
+            if self._input_shape is not None:
+                raise ValueError("the model already has an Input")
+            self._input_shape = layer.shape
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"add() takes a fastnn layer (Dense, Activation, Dropout), got {type(layer).__name__}")
         if not self.layers:
             if not isinstance(layer, Dense):
                 raise ValueError("the first layer must be a Dense layer")
+            if (self._input_shape is not None and layer.input_shape is not None
+                    and layer.input_shape != self._input_shape):
+                raise ValueError(f"layer {layer.name!r} declares input_shape {layer.input_shape} but the "
+                                 f"model's Input has shape {self._input_shape}")
         elif isinstance(layer, Dense) and layer.input_shape is not None:
             previous = self._dense_layers()[-1].units
             if layer.input_shape[0] != previous:
@@ -105,6 +126,10 @@ class Sequential:
         if any(layer is existing for existing in self.layers):
             raise ValueError(f"layer {layer.name!r} is already in the model")
         self.layers.append(layer)
+        if isinstance(layer, Dense) and layer.built:
+            self._redrawable = False           # weights from elsewhere are never drawn again
+        if isinstance(layer, Dense) and self.input_dim is not None:
+            self._build_layers(self.input_dim, redrawable=True)
 
     def _dense_layers(self):
         return [layer for layer in self.layers if isinstance(layer, Dense)]
@@ -147,7 +172,9 @@ class Sequential:
             return None
         if layers[0].built:
             return layers[0].W.shape[0]
-        return layers[0].input_shape[0] if layers[0].input_shape else None
+        if layers[0].input_shape:
+            return layers[0].input_shape[0]
+        return self._input_shape[0] if self._input_shape else None
 
     @property
     def output_units(self):
@@ -158,26 +185,57 @@ class Sequential:
         layers = self._dense_layers()
         return bool(layers) and all(layer.built for layer in layers)
 
-    def build(self, input_dim=None, seed=None):
-        """Create the weights (done by ``fit`` when needed). ``input_dim`` is needed when the
-        first layer has no input_shape; ``seed`` makes the initial weights reproducible."""
+    def build(self, input_shape=None, seed=None):
+        """Create the weights; Keras' ``build((None, n))``, ``build((n,))`` and ``build(n)`` all work.
+
+        The model builds itself as soon as the number of inputs is known (an ``input_shape``
+        on the first layer, an ``Input``), so ``build`` is needed only when neither gave it;
+        ``fit`` builds from its data otherwise. Each Dense layer draws W from one generator in
+        turn, seeded by ``seed`` or else the model's ``seed``: the same seed gives the same
+        initial weights whether the model is built early, here, or by ``fit``.
+
+        Parameters
+        ----------
+        input_shape : int, (n_features,) or (None, n_features), optional
+        seed : int, optional
+            Initial weights that were drawn automatically with another seed (or none) and
+            not trained or set since are drawn again from this seed.
+        """
         layers = self._dense_layers()
         if not layers:
             raise ValueError("the model has no layers; add Dense layers first")
-        if input_dim is None:
-            input_dim = self.input_dim
+        input_dim = _input_size(input_shape) if input_shape is not None else self.input_dim
         if input_dim is None:
             raise ValueError("the number of inputs is unknown: give the first layer input_shape=(n,) "
                              "or call fit/build with data")
         if self.input_dim is not None and input_dim != self.input_dim:
             raise ValueError(f"x has {input_dim} features but the model expects {self.input_dim}")
-        rng = np.random.default_rng(self.seed if seed is None else seed)
+        self._build_layers(input_dim, seed)
+        self._redrawable = False
+        return self
+
+    def _build_layers(self, input_dim, seed=None, redrawable=False):
+        """Draw the weights of the layers not built yet, continuing one generator across layers,
+        so building layer by layer (as they are added) draws the same numbers as building all at
+        once. Weights still as first drawn (no training, no set_weights) are drawn again when a
+        different seed arrives (from build(seed=) or fit(seed=)), as if the model had been built there."""
+        layers = self._dense_layers()
+        if (seed is not None and seed != self._init_seed and self._redrawable
+                and not any(layer._weights_set for layer in layers)):
+            for layer in layers:
+                layer.W = layer.b = None
+            self._init_rng = None
+        if all(layer.built for layer in layers):
+            return
+        if self._init_rng is None:
+            self._init_seed = self.seed if seed is None else seed
+            self._init_rng = np.random.default_rng(self._init_seed)
+            self._redrawable = redrawable and not any(layer.built for layer in layers)
         n_in = input_dim
         for layer in layers:
             if not layer.built:
-                layer.build(n_in, self.dtype, rng)
+                layer.build(n_in, self.dtype, self._init_rng)
             n_in = layer.units
-        return self
 
     def _require_built(self, what):
         if not self.built:
@@ -205,6 +263,7 @@ class Sequential:
     def set_weights(self, weights):
         """Copy a list like get_weights() into the model, checking every shape."""
         self._require_built("set_weights")
+        self._redrawable = False
         weights = list(weights)
         expected = sum(len(layer.params) for layer in self._dense_layers())
         if len(weights) != expected:
@@ -493,8 +552,15 @@ class Sequential:
         verbose : 0 or 1
             1 prints a progress line per epoch.
         callbacks : list of Callback
+            Called at the start and end of training and of each epoch; a callback that defines
+            ``on_train_batch_begin``/``on_train_batch_end`` is also called around the steps (the
+            compiled loop then returns to Python as often as it needs; otherwise an epoch is one
+            call). ``model.stop_training = True`` from any of them ends ``fit`` after the
+            current step. The learning rate they change is ``model.optimizer.learning_rate``.
         seed : int, optional
-            Seeds the initial weights (if not yet built) and the shuffling.
+            Seeds the shuffling, and the initial weights: those of a model built here, or
+            built earlier (as soon as its input size was known) from another seed or none
+            and neither trained nor set since, are drawn from this seed, as if built here.
         sample_weight : array (n_samples,), optional
         """
         self._require_compiled()
@@ -506,10 +572,10 @@ class Sequential:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if seed is None:
             seed = self.seed
-        if not self.built:
-            xa = np.asarray(x)
-            if xa.ndim == 2:
-                self.build(xa.shape[1], seed=seed)
+        xa = np.asarray(x)
+        if xa.ndim == 2 and self._dense_layers():
+            # as if built here: weights not built yet, or still as first drawn with another seed
+            self._build_layers(self.input_dim if self.built else xa.shape[1], seed)
         if validation_data is None and validation_split:
             x, y = np.asarray(x), np.asarray(y)
             cut = int(len(x) * (1.0 - float(validation_split)))
@@ -534,6 +600,7 @@ class Sequential:
         n = x.shape[0]
         steps = -(-n // batch_size)
         rng = np.random.default_rng(seed)
+        self._redrawable = False
         workers, blas, split = self._thread_plan(min(batch_size, n))
         trainer = self._training_buffers(min(batch_size, n), n_workers=workers, split=split)
         with contextlib.ExitStack() as stack:
@@ -552,24 +619,40 @@ class Sequential:
                           "verbose": verbose}
         self.history = history
         progress = ProgbarLogger() if verbose else None
-        all_callbacks = [history] + ([progress] if progress else []) + callbacks
+        # Keras' order: the user's callbacks, then History and the progress line, so that History
+        # records what the others add to the logs (learning_rate from ReduceLROnPlateau)
+        all_callbacks = callbacks + [history] + ([progress] if progress else [])
         for cb in all_callbacks:
             cb.set_model(self)
+            cb.set_params(history.params)
+        # Batch-level hooks: the compiled loop returns to Python every `stride` steps (1 for a
+        # callback of one's own; ModelCheckpoint(save_freq=k) and TensorBoard(update_freq=k) need
+        # only every k-th). Without them an epoch runs in one call and nothing per step is paid.
+        hooked = [cb for cb in all_callbacks if cb._implements_train_batch_hooks()]
+        stride = math.gcd(*[cb._train_batch_stride() for cb in hooked]) if hooked else None
         self.stop_training = False
         for cb in all_callbacks:
-            cb.on_train_begin()
+            cb.on_train_begin({})
         live = progress is not None and progress.live and verbose == 1
-        # a live progress line is redrawn every `chunk` steps; otherwise an epoch is one call
-        chunk = max(1, steps // 50) if live else steps
+        # a live progress line is redrawn about every `redraw` steps
+        redraw = max(1, steps // 50) if live else steps
+        chunk = stride or redraw
         batch_losses = np.zeros(steps, dtype=np.float64)
+        logs = {}
         for epoch in range(initial_epoch, initial_epoch + epochs):
             for cb in all_callbacks:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, {})
             order = rng.permutation(n).astype(np.intp, copy=False) if shuffle else np.arange(n, dtype=np.intp)
             hits = counted = done_steps = 0
+            loss_sum = 0.0                     # of the epoch's batch losses so far, for the batch logs
             failed = False
-            for first in range(0, steps, chunk):
-                count = min(chunk, steps - first)
+            first = 0
+            while first < steps:
+                # stop_training set before a step (on_epoch_begin, a batch hook): run one more, as Keras
+                count = 1 if self.stop_training else min(chunk, steps - first)
+                if hooked:
+                    for cb in hooked:
+                        cb.on_train_batch_begin(first, {})
                 done, h, c = self._train_steps(trainer, x, labels, Y, w, order, first, count,
                                                batch_losses[first:], acc_kind)
                 hits, counted, done_steps = hits + h, counted + c, done_steps + done
@@ -583,11 +666,18 @@ class Sequential:
                     if verbose:
                         print(f"\n{msg}", file=sys.stdout, flush=True)
                     break
-                if live and first + count < steps:
-                    logs = {"loss": float(batch_losses[:first + count].mean())}
+                loss_sum += float(batch_losses[first:first + count].sum())
+                first += count
+                if hooked or (live and first < steps and first % redraw < count):
+                    batch_logs = {"loss": loss_sum / first}          # the epoch so far, as Keras
                     if acc_name:
-                        logs[acc_name] = hits / max(counted, 1)
-                    progress.on_batches_done(first + count, steps, logs)
+                        batch_logs[acc_name] = hits / max(counted, 1)
+                    for cb in hooked:
+                        cb.on_train_batch_end(first - 1, dict(batch_logs))
+                    if live and first < steps:
+                        progress.on_batches_done(first, steps, batch_logs)
+                if self.stop_training:
+                    break
             ran = done_steps + (1 if failed else 0)
             logs = {"loss": float(batch_losses[:ran].mean())}
             if acc_name:
@@ -602,11 +692,13 @@ class Sequential:
             if self.stop_training:
                 break
         for cb in all_callbacks:
-            cb.on_train_end()
+            cb.on_train_end(dict(logs))
         return history
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
-        """One SGD step on exactly this batch; returns its loss (computed before the update).
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One SGD step on exactly this batch; returns its loss and metrics (computed on the
+        outputs before the update), as Keras 3: the loss alone when no metric was compiled,
+        ``[loss, accuracy]`` otherwise, or ``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``.
 
         Afterwards every Dense layer shows X, Z, A, delta, dW and db of this step.
         """
@@ -614,16 +706,29 @@ class Sequential:
         if not self.built:
             xa = np.asarray(x)
             if xa.ndim == 2:
-                self.build(xa.shape[1])
+                self._build_layers(xa.shape[1])
         x, labels, Y, w = self._prepare(x, y, sample_weight, class_weight)
+        self._redrawable = False
         n = x.shape[0]
         trainer = self._training_buffers(n)
         loss = np.zeros(1)
-        done, _, _ = self._train_steps(trainer, x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1, loss, 0)
+        acc_kind = ("none", "argmax", "threshold").index(self._accuracy_kind)
+        done, hits, counted = self._train_steps(trainer, x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1,
+                                                loss, acc_kind)
         self._set_batch_views(n)
         if not done:
             warnings.warn(f"the loss is {loss[0]}; the update was not applied", RuntimeWarning, stacklevel=2)
-        return float(loss[0])
+        logs = {"loss": float(loss[0])}
+        if self.metrics:
+            logs[self.metrics[0]] = hits / counted if counted else float("nan")
+        return _logs_as_keras(logs, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss and metrics of the model on this batch, without training (Keras 3's return
+        forms, as ``train_on_batch``)."""
+        self._require_compiled()
+        self._require_built("test_on_batch")
+        return _logs_as_keras(self._evaluate_prepared(*self._prepare(x, y, sample_weight)), return_dict)
 
     def gradients(self, x, y, sample_weight=None, class_weight=None):
         """Backpropagated ∂L/∂θ of the loss on (x, y), as a list like get_weights(); the model
@@ -726,9 +831,101 @@ class Sequential:
 
     def save(self, path):
         """Write architecture, compile settings, optimizer state and weights to one file
-        (JSON + .npz, no pickle), atomically: a failure leaves any old file intact."""
+        (JSON + .npz, no pickle), atomically: a failure leaves any old file intact.
+
+        fastnn's model files take the extension ``.fnn`` by convention (any name works) and
+        are read back by ``fastnn.load_model``. A name ending in ``.keras``, ``.h5`` or
+        ``.hdf5`` is refused with a ``ValueError``: fastnn does not write Keras' formats, and a
+        fastnn file under a Keras name would only fail later, in Keras.
+        """
         from fastnn.io import save_model
         save_model(self, path)
+
+    def save_weights(self, path):
+        """Write only the weights (with each Dense layer's name and shapes) to a fastnn file,
+        atomically; ``load_weights`` reads it back into a model of the same architecture.
+        As with ``save``, a Keras name (``.weights.h5``, ``.keras``) is refused: use e.g.
+        ``"model.weights.fnn"``."""
+        from fastnn.io import save_weights
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Copy the weights of a file written by ``save_weights`` (or ``save``) into this built
+        model. A file of another architecture is a ``ValueError`` naming the layer and the shapes."""
+        from fastnn.io import load_weights
+        load_weights(self, path)
+
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (layers, dtype, backend, seed; no weights), as Keras'
+        ``to_json``; ``fastnn.models.model_from_json`` builds a new, untrained model from it.
+        Keyword arguments go to ``json.dumps`` (e.g. ``indent=2``)."""
+        import json
+        config = dict(self.get_config(), seed=self.seed)
+        return json.dumps({"class_name": "Sequential", "config": config, "format": "fastnn"}, **kwargs)
+
+    def export(self, filepath, format="onnx", opset=17):
+        """Write the trained network for inference elsewhere; ``format="onnx"`` (the only one)
+        writes an ONNX model (needs ``pip install fastnn[onnx]``): opset 17, input ``x`` of shape
+        (batch, n_features) with a dynamic batch, output ``y``, one Gemm per Dense layer and its
+        activation, in the model's dtype. A layer ONNX cannot express is a ``ValueError``
+        naming it. See ``fastnn.export.to_onnx``."""
+        if format != "onnx":
+            raise ValueError(f"unknown export format {format!r}; fastnn exports 'onnx'")
+        from fastnn.export import save_onnx
+        save_onnx(self, filepath, opset=opset)
+
+
+def _logs_as_keras(logs, return_dict):
+    """Keras 3's return forms: a dict, the loss alone, or [loss, *metrics]."""
+    if return_dict:
+        return dict(logs)
+    values = [float(v) for v in logs.values()]
+    return values[0] if len(values) == 1 else values
+
+
+def model_from_json(json_string):
+    """A new Sequential from ``model.to_json()``: the same layers, dtype, backend and seed, so
+    a seeded model starts from the same initial weights; not compiled, not trained."""
+    import json
+    from fastnn import layers as _layers
+    try:
+        document = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"model_from_json needs the JSON text of model.to_json(): {exc}") from None
+    if not isinstance(document, dict) or document.get("class_name") != "Sequential" \
+            or not isinstance(document.get("config"), dict):
+        raise ValueError("model_from_json needs the JSON of a fastnn Sequential (model.to_json()), "
+                         f"got {str(json_string)[:80]!r}")
+    config = document["config"]
+    model = Sequential(name=config.get("name"), dtype=config.get("dtype", "float32"),
+                       backend=config.get("backend", "compiled"), seed=config.get("seed"))
+    if config.get("input_dim") is not None:
+        model.add(InputLayer((config["input_dim"],)))
+    for layer_config in config.get("layers", []):
+        model.add(_layers.from_config(layer_config))
+    return model
+
+
+def load_model(path):
+    """``fastnn.load_model``: read a model written by ``model.save``."""
+    from fastnn.io import load_model as _load
+    return _load(path)
+
+
+def _input_size(input_shape):
+    """n_features from Keras' forms of an input shape: n, (n,), (None, n) or a list of those."""
+    shape = input_shape
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, list):
+        shape = tuple(shape)
+    if isinstance(shape, tuple) and len(shape) == 2 and shape[0] is None:
+        shape = shape[1:]
+    if (not isinstance(shape, tuple) or len(shape) != 1 or isinstance(shape[0], bool)
+            or not isinstance(shape[0], (int, np.integer)) or shape[0] < 1):
+        raise ValueError(f"input_shape must be n_features, (n_features,) or (None, n_features) with "
+                         f"n_features >= 1, got {input_shape!r}; flatten images first")
+    return int(shape[0])
 
 
 def _numeric_array(value, name):

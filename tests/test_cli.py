@@ -100,6 +100,12 @@ def test_bad_setting_is_one_line(capsys):
     assert code == 1 and "momentum" in err and err.count("\n") == 1
 
 
+def test_save_to_a_keras_name_is_refused_before_training(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "iris", "--save", str(tmp_path / "iris.keras"), "--verbose", "0")
+    assert code == 1 and err.count("\n") == 1 and "iris.fnn" in err and "test accuracy" not in out
+    assert list(tmp_path.iterdir()) == []
+
+
 def write_png(path, pixels, color_type=0, filter_type=1):
     """A minimal PNG writer (8-bit grey or RGB) using one row filter, to test the reader."""
     height, width = pixels.shape[:2]

@@ -100,7 +100,8 @@ def test_epoch_loss_is_mean_of_batch_losses_before_each_update(iris_split):
     y = to_categorical(y_train, 3)
     a, b = iris_net(dtype="float64", seed=4), iris_net(dtype="float64", seed=4)
     history = a.fit(x_train, y, batch_size=25, epochs=1, shuffle=False, verbose=0)   # 105 = 4·25 + 5
-    losses = [b.train_on_batch(x_train[i:i + 25], y[i:i + 25]) for i in range(0, 105, 25)]
+    # [loss, accuracy] (Keras 3: a list when metrics were compiled)
+    losses = [b.train_on_batch(x_train[i:i + 25], y[i:i + 25])[0] for i in range(0, 105, 25)]
     assert len(losses) == 5
     assert history.history["loss"][0] == pytest.approx(np.mean(losses), rel=1e-12)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
