@@ -38,7 +38,8 @@ def extension(name, c_sources=()):
         f"fastnn._kernels.{name}",
         [f"fastnn/_kernels/{name}.pyx", *c_sources],
         include_dirs=["csrc", numpy.get_include()],
-        depends=["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h"],
+        depends=["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h",
+                 "csrc/gemm_internal.h", "csrc/gemm_driver.h", "csrc/gemm_avx2_panel.h", "csrc/cpu.h", "csrc/portable.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=CFLAGS,
         extra_link_args=["-pthread"],
@@ -46,7 +47,7 @@ def extension(name, c_sources=()):
 
 
 EXTENSIONS = [
-    extension("_blas", ["csrc/gemm.c"]),
+    extension("_blas", ["csrc/gemm.c", "csrc/gemm_avx2.c", "csrc/cpu.c"]),
     extension("dense", C_KERNELS),
     extension("activations", C_KERNELS),
     extension("losses", C_KERNELS),

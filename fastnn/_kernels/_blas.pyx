@@ -2,9 +2,11 @@
 
 Every matrix product of the compiled backend goes through :func:`gemm`:
 
-* float32 on a CPU with AVX-512: fastnn's own blocked kernel (``csrc/gemm.c``), which
-  runs the course's layer shapes about 1.7× faster than SciPy's OpenBLAS did on the
-  benchmark machine;
+* float32 on a CPU with AVX-512, or with AVX2 and FMA: fastnn's own blocked kernel
+  (``csrc/gemm.c``, ``csrc/gemm_avx2.c``), which fuses bias, activation, relu's
+  derivative and the momentum step into the products and reads the batch in place; on
+  AVX-512 it runs the course's layer shapes about 1.7× faster than SciPy's OpenBLAS did
+  on the benchmark machine;
 * everything else (float64, other CPUs, or ``FASTNN_GEMM=blas`` in the environment):
   ``scipy.linalg.cython_blas``, the BLAS SciPy ships (the route scikit-learn's Cython
   takes). BLAS is column-major and fastnn's buffers are row-major: a row-major matrix
@@ -20,6 +22,11 @@ import numpy as np
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 from fastnn._kernels import _validate
+
+
+cdef extern from "cpu.h" nogil:
+    int fnn_cpu_isa()
+    int FNN_ISA_AVX512
 
 
 cdef extern from "gemm.h" nogil:
@@ -58,12 +65,15 @@ cdef bint _own_sgemm = _choice == "auto" and fnn_sgemm_available() == 1
 
 
 def sgemm_kernel():
-    """Which code runs float32 products: "fastnn-avx512" or "blas" (float64 always uses BLAS)."""
-    return "fastnn-avx512" if _own_sgemm else "blas"
+    """Which code runs float32 products: "fastnn-avx512", "fastnn-avx2" or "blas" (float64
+    always uses BLAS)."""
+    if not _own_sgemm:
+        return "blas"
+    return "fastnn-avx512" if fnn_cpu_isa() >= FNN_ISA_AVX512 else "fastnn-avx2"
 
 
 def use_own_sgemm(bint flag):
-    """Choose fastnn's AVX-512 kernel (True, where the CPU has it) or BLAS (False) for
+    """Choose fastnn's own kernel (True, where the CPU has AVX-512 or AVX2) or BLAS (False) for
     float32 products; returns the previous choice. For benchmarks and tests: do not call
     it while another thread is computing."""
     global _own_sgemm
