@@ -4,21 +4,31 @@ Every extension is listed explicitly with the hand-written C it links.
 Environment switches (documented in the README):
 
 * ``FASTNN_NATIVE=1``  adds ``-march=native`` (faster, but the build only runs
-  on CPUs like the one that compiled it).
+  on CPUs like the one that compiled it; GCC and Clang only).
 * ``FASTNN_DEBUG=1``   turns Cython's bounds/wraparound checks back on.
+
+The flags follow the compiler setuptools picks: MSVC (``cl.exe``, how CPython is built
+on Windows) or a GCC-like one (GCC, Clang, MinGW).  Which instruction set the kernels
+use is decided at run time (``csrc/cpu.c``, capped by ``FASTNN_CPU``), never here.
 """
 import os
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 # -fno-wrapv undoes Python's -fwrapv: the kernels never rely on signed overflow wrapping,
 # and with wrapping defined GCC cannot simplify their int index arithmetic (fastnn's GEMM
-# kernel ran at half speed).
-CFLAGS = ["-O3", "-std=c11", "-fno-math-errno", "-fno-wrapv"]
+# kernel ran at half speed).  -std=c11 also keeps multiply-adds uncontracted
+# (-ffp-contract=off), so every instruction set's build of a kernel rounds the same way.
+GCC_FLAGS = ["-O3", "-std=c11", "-fno-math-errno", "-fno-wrapv"]
 if os.environ.get("FASTNN_NATIVE") == "1":
-    CFLAGS.append("-march=native")
+    GCC_FLAGS.append("-march=native")
+GCC_LINK = ["-pthread"]
+# MSVC: C11 with restrict and _Alignas, no contraction of multiply-adds.
+MSVC_FLAGS = ["/O2", "/std:c11", "/fp:precise"]
+MSVC_LINK = []
 
 DIRECTIVES = {
     "language_level": 3,
@@ -30,24 +40,37 @@ DIRECTIVES = {
 if os.environ.get("FASTNN_DEBUG") == "1":
     DIRECTIVES.update(boundscheck=True, wraparound=True, initializedcheck=True)
 
+PLATFORM = ["csrc/cpu.c", "csrc/platform.c"]
 C_KERNELS = ["csrc/kernels.c"]
+HEADERS = ["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/kernels_vectorised.h",
+           "csrc/kernels_instances.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h", "csrc/gemm_avx2_panel.h",
+           "csrc/gemm_driver.h", "csrc/gemm_internal.h", "csrc/cpu.h",
+           "csrc/portable.h", "csrc/platform.h"]
 
 
 def extension(name, c_sources=()):
     return Extension(
         f"fastnn._kernels.{name}",
-        [f"fastnn/_kernels/{name}.pyx", *c_sources],
+        [f"fastnn/_kernels/{name}.pyx", *c_sources, *PLATFORM],
         include_dirs=["csrc", numpy.get_include()],
-        depends=["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h",
-                 "csrc/gemm_internal.h", "csrc/gemm_driver.h", "csrc/gemm_avx2_panel.h", "csrc/cpu.h", "csrc/portable.h"],
+        depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=CFLAGS,
-        extra_link_args=["-pthread"],
     )
 
 
+class BuildExt(build_ext):
+    """Sets each extension's flags for the compiler actually used."""
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        for ext in self.extensions:
+            ext.extra_compile_args = list(MSVC_FLAGS if msvc else GCC_FLAGS)
+            ext.extra_link_args = list(MSVC_LINK if msvc else GCC_LINK)
+        super().build_extensions()
+
+
 EXTENSIONS = [
-    extension("_blas", ["csrc/gemm.c", "csrc/gemm_avx2.c", "csrc/cpu.c"]),
+    extension("_blas", ["csrc/gemm.c", "csrc/gemm_avx2.c"]),
     extension("dense", C_KERNELS),
     extension("activations", C_KERNELS),
     extension("losses", C_KERNELS),
@@ -55,4 +78,4 @@ EXTENSIONS = [
     extension("train", C_KERNELS + ["csrc/team.c"]),
 ]
 
-setup(ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES))
+setup(ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES), cmdclass={"build_ext": BuildExt})

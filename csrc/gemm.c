@@ -31,25 +31,21 @@
  * gemm_avx2.c computes the same tiles in 5 × 16 register tiles, with every fusion; float64,
  * and CPUs with neither, still go through BLAS.
  */
-#define _POSIX_C_SOURCE 200809L
 #include "gemm.h"
 #include "gemm_internal.h"
 
 #include "cpu.h"
+#include "platform.h"
 #include "portable.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <cpuid.h>
+#if defined(FNN_OWN_X86_KERNELS)
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdlib.h>
 
-
-#define AVX512 __attribute__((target("avx512f")))
+#define AVX512 FNN_TARGET_AVX512F
 
 /* ---- packing ---- */
 
@@ -93,7 +89,7 @@ struct update_share {       /* the vectors one micro-kernel call updates */
 };
 
 /* vector q of the share: v := μ·v − γ·g;  w := w + v  (the rounding of fnn_sgd_momentum_f32) */
-AVX512 __attribute__((always_inline)) static inline void update_vector(const struct update_share *u, ptrdiff_t q)
+AVX512 static FNN_ALWAYS_INLINE void update_vector(const struct update_share *u, ptrdiff_t q)
 {
     float *w = u->w + 16 * q, *v = u->v + 16 * q;
     _mm_prefetch((const char *)(w + 16 * UPDATE_AHEAD), _MM_HINT_T0);
@@ -154,26 +150,18 @@ AVX512 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_
 #define TALL_PANELS
 #include "gemm_driver.h"
 
-/* ---- per-thread workspace, allocated on first use and freed when the thread ends ---- */
+/* ---- per-thread workspace ---- */
 
-
-static pthread_key_t workspace_key;
-static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
-static int workspace_key_ok;
-
-static void make_workspace_key(void) { workspace_key_ok = pthread_key_create(&workspace_key, free) == 0; }
-
+/* each thread's workspace, made on its first product and freed when the thread ends */
 static struct workspace *workspace(void)
 {
-    pthread_once(&workspace_once, make_workspace_key);
-    if (!workspace_key_ok) return NULL;
-    struct workspace *w = pthread_getspecific(workspace_key);
+    struct workspace *w = fnn_tls_get();
     if (w == NULL) {
-        w = aligned_alloc(64, (sizeof(struct workspace) + 63) / 64 * 64);
+        w = fnn_aligned_alloc64(sizeof(struct workspace));
         if (w == NULL) return NULL;
         w->stream = (struct stream){0};         /* nothing to fetch on the side */
         w->update = (struct pending_update){0}; /* nor to update */
-        if (pthread_setspecific(workspace_key, w) != 0) { free(w); w = NULL; }
+        if (fnn_tls_set(w) != 0) { fnn_aligned_free(w); w = NULL; }
     }
     return w;
 }
@@ -317,7 +305,7 @@ int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda
                  NULL, 0, NULL, 0, skip_zeros != 0, &mom);
 }
 
-#else   /* not GCC/Clang on x86-64: BLAS does every product */
+#else   /* not GCC/Clang on x86-64 (MSVC, ARM): BLAS does every product */
 
 void fnn_sgemm_prefetch_rows(const float *x, const ptrdiff_t *index, ptrdiff_t n_rows, ptrdiff_t ld,
                              ptrdiff_t n_cols)

@@ -11,7 +11,7 @@
 #include "gemm_internal.h"
 #include "portable.h"
 
-#if defined(FNN_X86_64)
+#if defined(FNN_OWN_X86_KERNELS)
 #include <immintrin.h>
 
 #define ISA(name) name##_avx2

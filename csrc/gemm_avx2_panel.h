@@ -167,7 +167,7 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void PANEL(micro_kernel_body)(
 /* the kernel on panels whose column p is contiguous (packed, or a transposed A in place;
  * col_rows: the columns of a transposed A whose rows are picked by index, else NULL;
  * b_rows: a compacted panel's kept columns, the rows of B they meet, else NULL) */
-FNN_TARGET_AVX2 __attribute__((noinline)) static void PANEL(micro_kernel)(
+FNN_TARGET_AVX2 FNN_NOINLINE static void PANEL(micro_kernel)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
     const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
     float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
@@ -184,7 +184,7 @@ FNN_TARGET_AVX2 __attribute__((noinline)) static void PANEL(micro_kernel)(
 }
 
 /* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
-FNN_TARGET_AVX2 __attribute__((noinline)) static void PANEL(micro_kernel_update)(
+FNN_TARGET_AVX2 FNN_NOINLINE static void PANEL(micro_kernel_update)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
     const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
     float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up,
@@ -204,7 +204,7 @@ FNN_TARGET_AVX2 __attribute__((noinline)) static void PANEL(micro_kernel_update)
 /* the kernel on MR full rows of A read in place, lda apart, or (arows not NULL) at
  * arows[0 .. MR), rows gathered by index; with kept not NULL, only the kc columns kept[0 ..
  * kc) of those rows (a compacted panel read in place, see PANEL(find_kept)) */
-FNN_TARGET_AVX2 __attribute__((noinline)) static void PANEL(micro_kernel_rows)(
+FNN_TARGET_AVX2 FNN_NOINLINE static void PANEL(micro_kernel_rows)(
     ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *const *arows,
     const int32_t *kept, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
     float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)

@@ -11,7 +11,7 @@
  * (MR rows of a non-transposed A); with col_rows, column p starts at ap + col_rows[p]·cs_a
  * (a full panel of a transposed A whose rows are picked by index). */
 
-AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body)(
+AVX512 static FNN_ALWAYS_INLINE void PANEL(micro_kernel_body)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t rs_a, ptrdiff_t cs_a,
     const float *const *arows, const ptrdiff_t *col_rows, const int32_t *b_rows,
     const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side, float alpha,
@@ -103,7 +103,7 @@ AVX512 __attribute__((always_inline)) static inline void PANEL(micro_kernel_body
 /* the kernel on panels whose column p is contiguous (packed, or a transposed A in place;
  * col_rows: the columns of a transposed A whose rows are picked by index, else NULL;
  * b_rows: a compacted panel's kept columns, the rows of B they meet, else NULL) */
-AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
+AVX512 FNN_NOINLINE static void PANEL(micro_kernel)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
     const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
     float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
@@ -120,7 +120,7 @@ AVX512 __attribute__((noinline)) static void PANEL(micro_kernel)(
 }
 
 /* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
-AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
+AVX512 FNN_NOINLINE FNN_UNUSED static void PANEL(micro_kernel_update)(
     ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
     const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
     float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up,
@@ -140,7 +140,7 @@ AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_update)(
 /* the kernel on MR full rows of A read in place, lda apart, or (arows not NULL) at
  * arows[0 .. MR), rows gathered by index; with kept not NULL, only the kc columns kept[0 ..
  * kc) of those rows (a compacted panel read in place, see PANEL(find_kept)) */
-AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_rows)(
+AVX512 FNN_NOINLINE FNN_UNUSED static void PANEL(micro_kernel_rows)(
     ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *const *arows,
     const int32_t *kept, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
     float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
@@ -159,7 +159,7 @@ AVX512 __attribute__((noinline, unused)) static void PANEL(micro_kernel_rows)(
 /* keep[0 .. u) := the columns p < kc where one of the MR rows arows[i] is not 0 (a NaN
  * counts as not 0), in order; returns u.  The panel is then read in place, only at those
  * columns: what packing it compacted would hold, without copying or transposing it. */
-AVX512 __attribute__((unused)) static int PANEL(find_kept)(const float *const *arows, int kc, int32_t *restrict keep)
+AVX512 FNN_UNUSED static int PANEL(find_kept)(const float *const *arows, int kc, int32_t *restrict keep)
 {
     const __m512 zero = _mm512_setzero_ps();
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -168,7 +168,7 @@ AVX512 __attribute__((unused)) static int PANEL(find_kept)(const float *const *a
         __mmask16 cols = kc - p >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - p)) - 1), nonzero = 0;
         for (int i = 0; i < MR; i++)
             nonzero |= _mm512_mask_cmp_ps_mask(cols, _mm512_maskz_loadu_ps(cols, arows[i] + p), zero, _CMP_NEQ_UQ);
-        int n = __builtin_popcount(nonzero);
+        int n = FNN_POPCOUNT(nonzero);
         _mm512_mask_storeu_epi32(keep + u, (__mmask16)((1u << n) - 1),
                                  _mm512_maskz_compress_epi32(nonzero, _mm512_add_epi32(lane, _mm512_set1_epi32(p))));
         u += n;
@@ -181,15 +181,15 @@ AVX512 __attribute__((unused)) static int PANEL(find_kept)(const float *const *a
  * goes to the slot of the kept ones before it, so a column left out is overwritten by the
  * next kept one: no branch on the data, and no chain from one column to the next.  (All 16
  * slots from u on are written, and u <= p, so nothing is written past column p + 15.) */
-AVX512 __attribute__((always_inline)) static inline int PANEL(keep_columns)(
+AVX512 static FNN_ALWAYS_INLINE int PANEL(keep_columns)(
     const __m512 col[16], unsigned kept_bits, int p, int u, __mmask16 panel, float *restrict ap, int32_t *keep)
 {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (int q = 0; q < 16; q++)
-        _mm512_mask_storeu_ps(ap + (u + __builtin_popcount(kept_bits & ((1u << q) - 1))) * MR, panel, col[q]);
+        _mm512_mask_storeu_ps(ap + (u + FNN_POPCOUNT(kept_bits & ((1u << q) - 1))) * MR, panel, col[q]);
     _mm512_storeu_si512(keep + u, _mm512_maskz_compress_epi32((__mmask16)kept_bits,
                                                               _mm512_add_epi32(lane, _mm512_set1_epi32(p))));
-    return u + __builtin_popcount(kept_bits);
+    return u + FNN_POPCOUNT(kept_bits);
 }
 
 /* ap := op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows; panel r holds, for each p,

@@ -1,27 +1,28 @@
-/* Instantiates kernels_template.h once for float and once for double. */
+/* Instantiates kernels_template.h once for float and once for double, and the vectorised
+ * loops of kernels_vectorised.h once per dtype and instruction set. */
 #include <math.h>
 #include <string.h>
+#include "cpu.h"
 #include "fastnn_kernels.h"
+#include "portable.h"
 
-/* The elementwise kernels are compiled three times, for AVX-512, for AVX2 + FMA and for
- * plain x86-64, and the loader picks the one this CPU runs (GCC's function multiversioning
- * through glibc's ifunc); elsewhere there is one plain build. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && __GNUC__ >= 12
-#define FNN_VECTORISED __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FNN_VECTORISED
-#endif
+/* The elementwise loops are compiled three times on x86-64 (GCC, Clang): for AVX-512, for
+ * AVX2 + FMA and for plain x86-64; each public kernel calls the one fnn_cpu_isa() allows
+ * (FASTNN_CPU caps it).  Elsewhere there is one plain build. */
+#define FNN_CAT_(a, b) a##b
+#define FNN_CAT(a, b) FNN_CAT_(a, b)
+#define VFN(name) FNN_CAT(FN(name), VSUFFIX)
 
 /* Softmax cross-entropy of float32 rows of at most 16 classes with integer labels, one row
  * per AVX-512 vector (the output layer of the course's networks: 3 or 10 classes).  The
  * scalar kernel calls expf once per class; this one exponentiates a whole row at once. */
-#if defined(__GNUC__) && defined(__x86_64__)
+#if defined(FNN_OWN_X86_KERNELS)
 #include <immintrin.h>
 #define FNN_ROW_SOFTMAX_CE softmax_ce_rows16_f32
 
 /* e^x in 16 lanes for x <= 0: x = n·ln 2 + r with |r| <= ln(2)/2, e^r by its Taylor series
  * to r^7 (truncation below 1e-8 relative), times 2^n by scalef.  Below -104, e^x rounds to 0. */
-__attribute__((target("avx512f"))) static inline __m512 exp_nonpositive(__m512 x)
+FNN_TARGET_AVX512 static inline __m512 exp_nonpositive(__m512 x)
 {
     x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -41,12 +42,12 @@ __attribute__((target("avx512f"))) static inline __m512 exp_nonpositive(__m512 x
 
 /* The same results as the scalar loop of fnn_softmax_cross_entropy_f32 for labels (see
  * there), up to the rounding of e^x and of the row sums (float here, double there).
- * Returns -1, having done nothing, where this CPU has no AVX-512. */
-__attribute__((target("avx512f"))) static int softmax_ce_rows16_f32(
+ * Returns -1, having done nothing, where fastnn may not use AVX-512 (fnn_cpu_isa). */
+FNN_TARGET_AVX512 static int softmax_ce_rows16_f32(
     const float *z_bk, const fnn_int *label_b, const float *w_b, fnn_int n_b, fnn_int n_k,
     double scale, float *p_bk, float *delta_bk, double *loss_sum)
 {
-    if (n_k > 16 || !__builtin_cpu_supports("avx512f")) return -1;
+    if (n_k > 16 || fnn_cpu_isa() < FNN_ISA_AVX512) return -1;
     __mmask16 row = (__mmask16)((1u << n_k) - 1);
     double total = 0;
     for (fnn_int b = 0; b < n_b; b++) {
@@ -74,15 +75,11 @@ __attribute__((target("avx512f"))) static int softmax_ce_rows16_f32(
     return FNN_OK;
 }
 
-#define FNN_COLUMN_SUMS column_sums_avx512_f32
-
 /* db_o := Σ_b δ_bo, the rows added in order as in the plain loop (the same sums, bit for
  * bit), but 64 columns at a time in four registers: the plain loop loads and stores db for
  * every row, a chain of store-to-load forwarding 100 rows long per layer and step. */
-__attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float *delta_bo, float *db_o,
-                                                                     fnn_int n_b, fnn_int n_o)
+FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float *db_o, fnn_int n_b, fnn_int n_o)
 {
-    if (!__builtin_cpu_supports("avx512f")) return -1;
     fnn_int o = 0;
     for (; o + 64 <= n_o; o += 64) {
         __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -112,9 +109,10 @@ __attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float
 #define TANH tanhf
 #define POW powf
 #define FMA fmaf
-#include "kernels_template.h"
+#define FNN_COLUMN_SUMS_AVX512 column_sums_avx512_f32
+#include "kernels_instances.h"
+#undef FNN_COLUMN_SUMS_AVX512
 #undef FNN_ROW_SOFTMAX_CE
-#undef FNN_COLUMN_SUMS
 #undef REAL
 #undef FN
 #undef EXP
@@ -132,4 +130,4 @@ __attribute__((target("avx512f"))) static int column_sums_avx512_f32(const float
 #define TANH tanh
 #define POW pow
 #define FMA fma
-#include "kernels_template.h"
+#include "kernels_instances.h"

@@ -1,16 +1,16 @@
 /* A small team of threads for the compiled training loop: run one function on N
  * workers (the caller is worker 0) and let them meet at a barrier between phases.
- * Plain C11 atomics and POSIX threads; nothing here knows about Python. */
+ * Built on platform.h (POSIX threads or Win32, compiler atomics on plain fields):
+ * this header is included by the C Cython generates, so it carries no <stdatomic.h>.
+ * Nothing here knows about Python. */
 #ifndef FASTNN_TEAM_H
 #define FASTNN_TEAM_H
-
-#include <stdatomic.h>
 
 #define FNN_MAX_WORKERS 8
 
 typedef struct {
-    atomic_int waiting;     /* workers that have arrived in the current round */
-    atomic_int round;       /* incremented when the last worker arrives */
+    volatile int waiting;   /* workers that have arrived in the current round (atomic) */
+    volatile int round;     /* incremented when the last worker arrives (atomic) */
     int n_workers;
 } fnn_barrier;
 
@@ -19,15 +19,16 @@ void fnn_barrier_init(fnn_barrier *barrier, int n_workers);
 /* A shared count of pieces of work handed out: each worker takes the next piece when it is
  * ready for one, so a worker slowed down (a busy or descheduled core) simply takes fewer. */
 typedef struct {
-    atomic_long next;
+    volatile long long next;    /* atomic */
 } fnn_counter;
 
 void fnn_counter_init(fnn_counter *counter);
 
 /* The next piece's number (0, 1, 2, ... over all workers, each handed out once). */
-long fnn_counter_take(fnn_counter *counter);
+long long fnn_counter_take(fnn_counter *counter);
 
-/* Block until all n_workers have called it; spins briefly, then yields the CPU. */
+/* Block until all n_workers have called it; spins briefly (with the CPU's pause hint),
+ * then yields the CPU. */
 void fnn_barrier_wait(fnn_barrier *barrier);
 
 /* Run work(arg, w) for w = 0 .. n_workers-1, worker 0 on the calling thread; return when
@@ -38,6 +39,6 @@ int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg);
  * other and back (each waits for the other's write, then writes): the cost of every value
  * one worker writes and the other reads, and of each barrier.  Returns -1 if the second
  * thread could not be started. */
-double fnn_team_round_trip_ns(long rounds);
+double fnn_team_round_trip_ns(long long rounds);
 
 #endif

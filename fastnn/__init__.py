@@ -11,6 +11,7 @@ The course's vocabulary, the Keras workflow:
 ...               metrics=["accuracy"])
 """
 from fastnn import activations, callbacks, initializers, layers, losses, optimizers, utils
+from fastnn._config import show_config
 from fastnn.io import load_model
 from fastnn.layers import Activation, Dense
 from fastnn.models import Perceptron, Sequential
@@ -18,5 +19,5 @@ from fastnn.testing import gradcheck
 
 __version__ = "0.1.0"
 
-__all__ = ["Sequential", "Dense", "Activation", "Perceptron", "load_model", "gradcheck",
+__all__ = ["Sequential", "Dense", "Activation", "Perceptron", "load_model", "gradcheck", "show_config",
            "activations", "callbacks", "initializers", "layers", "losses", "optimizers", "utils"]

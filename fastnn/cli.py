@@ -303,6 +303,12 @@ def write_plots(args, model, history, x_test, y_test, class_names, prep):
         print(f"wrote {path}")
 
 
+def cmd_config(args):
+    from fastnn import show_config
+    show_config()
+    return 0
+
+
 # ---------------------------------------------------------------- argument parsing
 
 
@@ -352,6 +358,9 @@ def build_parser():
     predict.add_argument("model")
     predict.add_argument("input", metavar="IMAGE.png|file.npy")
     predict.set_defaults(run=cmd_predict)
+
+    config = sub.add_parser("config", help="the instruction set, kernels, BLAS and threads fastnn uses here")
+    config.set_defaults(run=cmd_config)
     return parser
 
 

@@ -2,11 +2,11 @@
 
 Every matrix product of the compiled backend goes through :func:`gemm`:
 
-* float32 on a CPU with AVX-512, or with AVX2 and FMA: fastnn's own blocked kernel
-  (``csrc/gemm.c``, ``csrc/gemm_avx2.c``), which fuses bias, activation, relu's
-  derivative and the momentum step into the products and reads the batch in place; on
-  AVX-512 it runs the course's layer shapes about 1.7× faster than SciPy's OpenBLAS did
-  on the benchmark machine;
+* float32 on a CPU with AVX-512, or with AVX2 and FMA (unless ``FASTNN_CPU`` caps it
+  lower): fastnn's own blocked kernel (``csrc/gemm.c``, ``csrc/gemm_avx2.c``), which
+  fuses bias, activation, relu's derivative and the momentum step into the products and
+  reads the batch in place; on AVX-512 it runs the course's layer shapes about 1.7×
+  faster than SciPy's OpenBLAS did on the benchmark machine;
 * everything else (float64, other CPUs, or ``FASTNN_GEMM=blas`` in the environment):
   ``scipy.linalg.cython_blas``, the BLAS SciPy ships (the route scikit-learn's Cython
   takes). BLAS is column-major and fastnn's buffers are row-major: a row-major matrix
@@ -22,11 +22,6 @@ import numpy as np
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 from fastnn._kernels import _validate
-
-
-cdef extern from "cpu.h" nogil:
-    int fnn_cpu_isa()
-    int FNN_ISA_AVX512
 
 
 cdef extern from "gemm.h" nogil:
@@ -55,6 +50,24 @@ cdef extern from "gemm.h" nogil:
     int fnn_sgemm_momentum(int trans_a, int m, int n, int k, const float *a, int lda,
                            const Py_ssize_t *a_rows, const float *b, int ldb, const float *b_packed, float *c,
                            int ldc, float *w, float *v, float lr, float mu, int store_c, int skip_zeros)
+
+
+include "_cpu.pxi"
+
+from fastnn._kernels._cpu cimport fnn_cpu_detected_isa, FNN_ISA_AVX512
+from fastnn._kernels import _isa
+
+if _isa.REQUESTED is not None and fnn_cpu_detected_isa() < _ISA_CAP:
+    import warnings
+    warnings.warn(f"FASTNN_CPU={_isa.REQUESTED} asks for an instruction set this CPU (or its operating "
+                  f"system) does not have; fastnn uses {_isa.NAMES[fnn_cpu_detected_isa()]}", RuntimeWarning,
+                  stacklevel=2)
+
+
+def cpu_isa():
+    """(detected, used): the best instruction set this CPU and OS support, and the one
+    fastnn's own kernels use under FASTNN_CPU's cap, each "avx512", "avx2" or "generic"."""
+    return _isa.NAMES[fnn_cpu_detected_isa()], _isa.NAMES[fnn_cpu_isa()]
 
 
 _GEMM_CHOICES = ("auto", "blas")

@@ -11,6 +11,8 @@ from fastnn._kernels._ckernels cimport (
     fnn_activation_backward_f32, fnn_activation_backward_f64, fnn_int)
 from fastnn._kernels import _validate
 
+include "_cpu.pxi"
+
 
 cdef int bias_activation(int act, const floating *b_o, floating *z_bo, floating *a_bo,
                          fnn_int n_b, fnn_int n_o) noexcept nogil:

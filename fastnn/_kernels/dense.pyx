@@ -8,6 +8,8 @@ from fastnn._kernels._blas cimport gemm, NoTrans, Transpose
 from fastnn._kernels._ckernels cimport fnn_column_sums_f32, fnn_column_sums_f64
 from fastnn._kernels import _validate
 
+include "_cpu.pxi"
+
 
 cdef inline int ld(int cols) noexcept nogil:
     return cols if cols > 0 else 1

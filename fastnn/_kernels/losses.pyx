@@ -16,6 +16,8 @@ from fastnn._kernels._ckernels cimport (
     fnn_mean_squared_error_f32, fnn_mean_squared_error_f64)
 from fastnn._kernels import _validate
 
+include "_cpu.pxi"
+
 
 cdef inline floating *first2(floating[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a is not None and a.shape[0] * a.shape[1] else NULL

@@ -8,6 +8,8 @@ from cython cimport floating
 from fastnn._kernels._ckernels cimport fnn_sgd_momentum_f32, fnn_sgd_momentum_f64
 from fastnn._kernels import _validate
 
+include "_cpu.pxi"
+
 
 cdef void _update(floating[::1] w, const floating[::1] g, floating[::1] v, double lr, double mu, bint nesterov):
     if w.shape[0] == 0:

@@ -51,6 +51,8 @@ from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
 from fastnn._kernels import _validate
 
+include "_cpu.pxi"
+
 cdef extern from "team.h" nogil:
     enum: FNN_MAX_WORKERS
     ctypedef struct fnn_barrier:
@@ -60,9 +62,9 @@ cdef extern from "team.h" nogil:
     ctypedef struct fnn_counter:
         pass
     void fnn_counter_init(fnn_counter *counter)
-    long fnn_counter_take(fnn_counter *counter)
+    long long fnn_counter_take(fnn_counter *counter)
     int fnn_team_run(int n_workers, void (*work)(void *arg, int worker) noexcept nogil, void *arg)
-    double fnn_team_round_trip_ns(long rounds)
+    double fnn_team_round_trip_ns(long long rounds)
 
 # Loss kinds; the first three are fused with the output activation.
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
@@ -129,7 +131,7 @@ cdef struct Loop:
     Py_ssize_t first_batch, n_batches, batch_size
     double lr, decay, momentum
     bint nesterov
-    long iteration
+    long long iteration
     double *losses
     int accuracy
     char gap[64]        # worker 0 writes what follows every step; the other reads the fields above
@@ -348,7 +350,7 @@ cdef class Trainer:
         self.last_batch_size = 0
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
-              double learning_rate, double decay, double momentum, bint nesterov, long iteration,
+              double learning_rate, double decay, double momentum, bint nesterov, long long iteration,
               double[::1] batch_losses, int accuracy=0):
         """Run ``n_batches`` SGD steps, batches ``first_batch, first_batch + 1, ...`` of ``order``.
 
@@ -499,7 +501,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     # the optimizer's step count t when the call starts; worker 0 adds the call's steps to
     # loop.iteration at its end, which (the first layer split by units: no barrier ends a step)
     # can come before the other worker has taken its last step's rate
-    cdef long t0 = loop.iteration
+    cdef long long t0 = loop.iteration
     cdef bint streamed, last, in_place, by_units = s.by_units, first_by_units = s.first_by_units
     cdef bint by_columns = by_units or first_by_units    # the first layer reads its share of every row
     cdef fnn_int *index
@@ -1022,7 +1024,7 @@ cdef struct Floor:
     bint is_float
 
 
-def core_round_trip_ns(long rounds=20000):
+def core_round_trip_ns(long long rounds=20000):
     """The mean time, in nanoseconds, for a cache line to go from one training worker's core
     to the other's and back (two threads taking turns to write one value), for benchmarks.
 

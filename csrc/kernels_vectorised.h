@@ -1,0 +1,134 @@
+/* The elementwise kernels whose loops the compiler vectorises, written once for a real
+ * type REAL and compiled by kernels.c once per instruction set: VFN(name) is the name of
+ * this instance (fnn_<name>_f32_avx2, ...) and the functions carry the instance's target
+ * attribute, FNN_VECTORISED.  The public FN(name) picks an instance by fnn_cpu_isa()
+ * (kernels_instances.h).  Every instance gives the same values: the loops are the same and
+ * no multiply-add is contracted (-ffp-contract=off, as ISO C asks). */
+
+FNN_VECTORISED static int VFN(bias_activation)(int act, const REAL *b_o, REAL *z_bo, REAL *a_bo, fnn_int n_b, fnn_int n_o)
+{
+    if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    for (fnn_int b = 0; b < n_b; b++) {
+        REAL *z = z_bo + b * n_o;
+        REAL *a = a_bo + b * n_o;
+        if (b_o != NULL) {
+            for (fnn_int o = 0; o < n_o; o++) z[o] += b_o[o];
+        }
+        switch (act) {
+        case FNN_LINEAR:
+            if (a != z) memcpy(a, z, (size_t)n_o * sizeof(REAL));
+            break;
+        case FNN_STEP:          /* g(z) = 1 if z >= 0 else 0 */
+            for (fnn_int o = 0; o < n_o; o++) a[o] = z[o] >= 0 ? 1 : (z[o] < 0 ? 0 : z[o]);
+            break;
+        case FNN_SIGMOID:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = FN(sigmoid)(z[o]);
+            break;
+        case FNN_HARD_SIGMOID:  /* g(z) = max(0, min(1, (z + 1) / 2)) */
+            for (fnn_int o = 0; o < n_o; o++) {
+                REAL h = (z[o] + 1) / 2;
+                a[o] = h > 1 ? 1 : (h < 0 ? 0 : h);
+            }
+            break;
+        case FNN_TANH:
+            for (fnn_int o = 0; o < n_o; o++) a[o] = TANH(z[o]);
+            break;
+        case FNN_RELU:          /* g(z) = max(0, z); NaN stays NaN */
+            for (fnn_int o = 0; o < n_o; o++) a[o] = z[o] < 0 ? 0 : z[o];
+            break;
+        case FNN_SOFTMAX:
+            if (n_o > 0) FN(softmax_row)(z, a, n_o);
+            break;
+        }
+    }
+    return FNN_OK;
+}
+
+FNN_VECTORISED static int VFN(activation_backward)(int act, const REAL *z_bo, const REAL *a_bo, const REAL *da_bo,
+                            REAL *delta_bo, fnn_int n_b, fnn_int n_o)
+{
+    if (act < FNN_LINEAR || act > FNN_SOFTMAX) return FNN_BAD_ACTIVATION;
+    fnn_int n = n_b * n_o;
+    /* Work in place on delta (δ := dA first): loops over one read-write array and read-only
+     * ones vectorise, while dA and delta that may or may not be the same buffer would not. */
+    if (delta_bo != da_bo) memcpy(delta_bo, da_bo, (size_t)n * sizeof(REAL));
+    REAL *d = delta_bo;
+    switch (act) {
+    case FNN_LINEAR:
+        break;
+    case FNN_STEP:
+        for (fnn_int i = 0; i < n; i++) d[i] = 0;
+        break;
+    case FNN_RELU:  /* δ = dA where z > 0, else 0 */
+        for (fnn_int i = 0; i < n; i++) d[i] = z_bo[i] > 0 ? d[i] : 0;
+        break;
+    case FNN_SIGMOID:
+        for (fnn_int i = 0; i < n; i++) d[i] *= a_bo[i] * (1 - a_bo[i]);
+        break;
+    case FNN_TANH:
+        for (fnn_int i = 0; i < n; i++) d[i] *= 1 - a_bo[i] * a_bo[i];
+        break;
+    case FNN_HARD_SIGMOID:
+        for (fnn_int i = 0; i < n; i++) d[i] = (z_bo[i] > -1 && z_bo[i] < 1) ? d[i] * (REAL)0.5 : 0;
+        break;
+    case FNN_SOFTMAX:  /* Jacobian-vector product: δ_k = a_k (dA_k - sum_j dA_j a_j) */
+        for (fnn_int b = 0; b < n_b; b++) {
+            const REAL *a = a_bo + b * n_o;
+            REAL *row = d + b * n_o;
+            REAL dot = 0;
+            for (fnn_int o = 0; o < n_o; o++) dot += row[o] * a[o];
+            for (fnn_int o = 0; o < n_o; o++) row[o] = a[o] * (row[o] - dot);
+        }
+        break;
+    }
+    return FNN_OK;
+}
+
+FNN_VECTORISED static void VFN(column_sums)(const REAL *delta_bo, REAL *db_o, fnn_int n_b, fnn_int n_o)
+{
+#ifdef FNN_COLUMN_SUMS
+    if (FNN_COLUMN_SUMS(delta_bo, db_o, n_b, n_o) == 0) return;
+#endif
+    for (fnn_int o = 0; o < n_o; o++) db_o[o] = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *d = delta_bo + b * n_o;
+        for (fnn_int o = 0; o < n_o; o++) db_o[o] += d[o];
+    }
+}
+
+FNN_VECTORISED static void VFN(add)(const REAL *x, const REAL *y, REAL *out, fnn_int n)
+{
+    for (fnn_int i = 0; i < n; i++) out[i] = x[i] + y[i];
+}
+
+FNN_VECTORISED static void VFN(sgd_momentum)(REAL *w, const REAL *g, REAL *v, fnn_int n, double lr, double mu,
+                                     int nesterov)
+{
+    REAL lr_ = (REAL)lr, mu_ = (REAL)mu;
+    if (nesterov) {
+        for (fnn_int i = 0; i < n; i++) {
+            REAL step = -lr_ * g[i];
+            v[i] = mu_ * v[i] + step;
+            w[i] += mu_ * v[i] + step;
+        }
+    } else {
+        for (fnn_int i = 0; i < n; i++) {      /* one rounding for μ·v − γ·g, as fnn_sgemm_side_update */
+            v[i] = FMA(mu_, v[i], -(lr_ * g[i]));
+            w[i] = w[i] + v[i];
+        }
+    }
+}
+
+FNN_VECTORISED static fnn_int VFN(count_nonfinite)(const REAL *x, fnn_int n)
+{
+    /* x - x is 0 for finite x and NaN for NaN and ±inf; summing the comparisons vectorises,
+     * in 32-bit lanes (twice the values per instruction of 64-bit ones) over blocks of 2^20 */
+    fnn_int bad = 0;
+    for (fnn_int start = 0; start < n; start += (fnn_int)1 << 20) {
+        fnn_int end = n - start > ((fnn_int)1 << 20) ? start + ((fnn_int)1 << 20) : n;
+        unsigned int block = 0;
+        for (fnn_int i = start; i < end; i++) block += !(x[i] - x[i] == 0);
+        bad += block;
+    }
+    return bad;
+}
