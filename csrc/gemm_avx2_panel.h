@@ -164,61 +164,9 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void PANEL(micro_kernel_body)(
                               beta, c, ldc, up, epi);
 }
 
-/* the kernel on panels whose column p is contiguous (packed, or a transposed A in place;
- * col_rows: the columns of a transposed A whose rows are picked by index, else NULL;
- * b_rows: a compacted panel's kept columns, the rows of B they meet, else NULL) */
-FNN_TARGET_AVX2 FNN_NOINLINE static void PANEL(micro_kernel)(
-    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
-    const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
-    float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
-{
-    if (col_rows != NULL)
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, NULL, b, ldb, b_next, side, alpha, beta,
-                                 c, ldc, NULL, epi);
-    else if (b_rows != NULL)
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b_rows, b, ldb, b_next, side, alpha, beta,
-                                 c, ldc, NULL, epi);
-    else
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, NULL, epi);
-}
-
-/* the same, applying a share of the pending momentum step on the way (see fnn_sgemm_side_update) */
-FNN_TARGET_AVX2 FNN_NOINLINE static void PANEL(micro_kernel_update)(
-    ptrdiff_t kc, int mr, int nr, const float *restrict ap, ptrdiff_t cs_a, const ptrdiff_t *col_rows,
-    const int32_t *b_rows, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
-    float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct update_share *up,
-    const struct epilogue *epi)
-{
-    if (col_rows != NULL)
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, col_rows, NULL, b, ldb, b_next, side, alpha, beta,
-                                 c, ldc, up, epi);
-    else if (b_rows != NULL)
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, b_rows, b, ldb, b_next, side, alpha, beta,
-                                 c, ldc, up, epi);
-    else
-        PANEL(micro_kernel_body)(kc, mr, nr, ap, 1, cs_a, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, up, epi);
-}
-
-/* the kernel on MR full rows of A read in place, lda apart, or (arows not NULL) at
- * arows[0 .. MR), rows gathered by index; with kept not NULL, only the kc columns kept[0 ..
- * kc) of those rows (a compacted panel read in place, see PANEL(find_kept)) */
-FNN_TARGET_AVX2 FNN_NOINLINE static void PANEL(micro_kernel_rows)(
-    ptrdiff_t kc, int nr, const float *restrict a, ptrdiff_t lda, const float *const *arows,
-    const int32_t *kept, const float *restrict b, ptrdiff_t ldb, const float *b_next, const struct side_run *side,
-    float alpha, float beta, float *restrict c, ptrdiff_t ldc, const struct epilogue *epi)
-{
-    if (kept != NULL)
-        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, kept, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, NULL, epi);
-    else if (arows != NULL)
-        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, arows, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, NULL, epi);
-    else
-        PANEL(micro_kernel_body)(kc, MR, nr, a, lda, 1, NULL, NULL, NULL, b, ldb, b_next, side, alpha, beta, c,
-                                 ldc, NULL, epi);
-}
+#define PANEL_TARGET FNN_TARGET_AVX2
+#include "gemm_panel_calls.h"
+#undef PANEL_TARGET
 
 /* keep[0 .. u) := the columns p < kc where one of the MR rows arows[i] is not 0 (a NaN
  * counts as not 0), in order; returns u.  The panel is then read in place, only at those
@@ -262,13 +210,16 @@ FNN_TARGET_AVX2 static void PANEL(pack_a)(int trans_a, const float *a, ptrdiff_t
         const float *row[MR];
         int p = 0;
         if (trans_a) {              /* op(A)[i, p] = A[p, i]: the mr values are neighbours in row p of A */
-            for (; p < kc; p++) {
+            __m256i low = _mm256_cmpgt_epi32(_mm256_set1_epi32(mr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            for (; p < kc; p++) {   /* values 0-7 as a vector, the others one by one */
                 const float *src = a_row(a, lda, a_rows, p0 + p) + i0 + ir;
-                int any = 0;
-                for (int i = 0; i < MR; i++) {
-                    float x = i < mr ? src[i] : 0.0f;
-                    ap[u * MR + i] = x;
-                    any |= !(x == 0.0f);
+                __m256 x = mr >= 8 ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, low);
+                _mm256_storeu_ps(ap + u * MR, x);
+                int any = _mm256_movemask_ps(_mm256_cmp_ps(x, zero, _CMP_NEQ_UQ));
+                for (int i = 8; i < MR; i++) {
+                    float xi = i < mr ? src[i] : 0.0f;
+                    ap[u * MR + i] = xi;
+                    any |= !(xi == 0.0f);
                 }
                 if (keep != NULL) keep[u] = p;
                 u += keep == NULL || any;
