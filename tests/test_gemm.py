@@ -252,6 +252,14 @@ def test_kernel_report_and_choice():
         _blas.use_own_sgemm(previous)
 
 
+def test_kernel_follows_the_instruction_set():
+    """fastnn's own float32 kernel runs from AVX2 + FMA up, the one of the level FASTNN_CPU
+    leaves (AVX-512: gemm.c, AVX2: gemm_avx2.c); plain C means BLAS."""
+    expected = {"avx512": "fastnn-avx512", "avx2": "fastnn-avx2", "generic": "blas"}[_blas.cpu_isa()[1]]
+    own = os.environ.get("FASTNN_GEMM", "auto").strip().lower() in ("", "auto")
+    assert _blas.sgemm_kernel() == (expected if own else "blas")
+
+
 def test_bad_environment_choice_is_named(tmp_path):
     # run away from the repository root, so that the installed (built) package is imported
     env = dict(os.environ, FASTNN_GEMM="mkl")
