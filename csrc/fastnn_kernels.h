@@ -30,6 +30,36 @@ enum {
     FNN_SOFTMAX = 6                 /* e^z_k / sum_j e^z_j, row-wise (max-subtracted)  */
 };
 
+/* Optimizer rules (fnn_optimizer_step), Keras 3's formulas.  t counts the updates already
+ * made (0 at the first); lr is the rate of this step (its schedule applied); the state
+ * arrays s0, s1, s2 start as zeros (Adagrad's s0 as initial_accumulator_value).
+ *
+ * First the gradient g of the mean batch loss gets the penalties' terms, is scaled (the
+ * caller's clipnorm or global_clipnorm: scale = c / max(‖g‖, c)) and clipped:
+ *     g := (g + l1·sign(w) + 2·l2·w)·scale;   g := min(max(g, −clipvalue), clipvalue) if clipvalue > 0
+ * then the decoupled weight decay, w := w − lr·weight_decay·w, then the rule:
+ *   SGD      s0 = v:  v := μ·v − lr·g;  w := w + v   (Nesterov: w := w + μ·v − lr·g)
+ *   ADAM     s0 = m, s1 = v, s2 = v̂ (amsgrad):
+ *            m := m + (1−β₁)(g − m);  v := v + (1−β₂)(g² − v);  v̂ := max(v̂, v) (amsgrad, then v := v̂)
+ *            w := w − m·α / (√v + ε),  α = lr·√(1 − β₂^(t+1)) / (1 − β₁^(t+1))
+ *   RMSPROP  s0 = v, s1 = momentum buffer, s2 = mean gradient ḡ (centered):
+ *            v := ρ·v + (1−ρ)·g²;  ḡ := ρ·ḡ + (1−ρ)·g;  d := v − ḡ² + ε (centered) or v + ε
+ *            Δ := lr·g / √d;  w := w − Δ, or with momentum: s1 := μ·s1 + Δ;  w := w − s1
+ *   ADAGRAD  s0 = a:  a := a + g²;  w := w − lr·g / √(a + ε)
+ */
+enum { FNN_RULE_SGD = 0, FNN_RULE_ADAM = 1, FNN_RULE_RMSPROP = 2, FNN_RULE_ADAGRAD = 3 };
+
+typedef struct {
+    int kind;                       /* FNN_RULE_* */
+    int nesterov, amsgrad, centered;
+    double momentum;                /* SGD's and RMSprop's μ */
+    double beta_1, beta_2, rho, epsilon;
+    double weight_decay;            /* decoupled, per unit of rate; 0: none */
+    double clipvalue;               /* > 0: each gradient value clipped to [−clipvalue, clipvalue] */
+    double clipnorm;                /* > 0: each parameter's gradient scaled to a norm of at most this */
+    double global_clipnorm;         /* > 0: all the gradients scaled to a joint norm of at most this */
+} fnn_rule;
+
 /* Status codes returned by kernels that can fail. */
 enum {
     FNN_OK = 0,
@@ -82,6 +112,15 @@ enum {
     /* v := mu v - lr g;  w := w + v  (Nesterov: w := w + mu v - lr g) */                     \
     void fnn_sgd_momentum_##sfx(real *w, const real *g, real *v, fnn_int n,                    \
                                 double lr, double mu, int nesterov);                           \
+    /* one step of the rule r (see fnn_rule) on n parameters w with gradient g (times scale)   \
+       and state s0, s1, s2 (NULL where the rule keeps none); returns the penalty              \
+       l1·Σ|w| + l2·Σw² of w before the step (0 without penalties) */                          \
+    double fnn_optimizer_step_##sfx(const fnn_rule *r, double lr, long long t, real *w,        \
+                                    const real *g, real *s0, real *s1, real *s2, fnn_int n,   \
+                                    double l1, double l2, double scale);                      \
+    /* Σ (g + l1·sign(w) + 2·l2·w)²: the squared norm of the gradient a step takes */          \
+    double fnn_gradient_sum_squares_##sfx(const real *w, const real *g, fnn_int n, double l1,  \
+                                          double l2);                                         \
     /* dst_b := src_{index_b}, whole rows of n_cols */                                         \
     void fnn_gather_rows_##sfx(const real *src, const fnn_int *index_b, fnn_int n_b,           \
                                fnn_int n_cols, real *dst);                                     \

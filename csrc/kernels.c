@@ -109,6 +109,8 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define TANH tanhf
 #define POW powf
 #define FMA fmaf
+#define SQRT sqrtf
+#define FABS fabs
 #define FNN_COLUMN_SUMS_AVX512 column_sums_avx512_f32
 #include "kernels_instances.h"
 #undef FNN_COLUMN_SUMS_AVX512
@@ -121,6 +123,8 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #undef TANH
 #undef POW
 #undef FMA
+#undef SQRT
+#undef FABS
 
 #define REAL double
 #define FN(name) fnn_##name##_f64
@@ -130,4 +134,6 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define TANH tanh
 #define POW pow
 #define FMA fma
+#define SQRT sqrt
+#define FABS fabs
 #include "kernels_instances.h"

@@ -60,4 +60,15 @@ void FN(sgd_momentum)(REAL *w, const REAL *g, REAL *v, fnn_int n, double lr, dou
 
 fnn_int FN(count_nonfinite)(const REAL *x, fnn_int n) { return PICK(count_nonfinite)(x, n); }
 
+double FN(optimizer_step)(const fnn_rule *r, double lr, long long t, REAL *w, const REAL *g, REAL *s0, REAL *s1,
+                          REAL *s2, fnn_int n, double l1, double l2, double scale)
+{
+    return PICK(optimizer_step)(r, lr, t, w, g, s0, s1, s2, n, l1, l2, scale);
+}
+
+double FN(gradient_sum_squares)(const REAL *w, const REAL *g, fnn_int n, double l1, double l2)
+{
+    return PICK(gradient_sum_squares)(w, g, n, l1, l2);
+}
+
 #undef PICK

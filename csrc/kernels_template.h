@@ -19,6 +19,9 @@ static inline REAL FN(sigmoid)(REAL z)
     return e / (1 + e);
 }
 
+/* sign(x): −1, 0 or 1 (the subgradient of |x| the L1 penalty uses, as Keras' sign) */
+static inline REAL FN(sign)(REAL x) { return (REAL)((x > 0) - (x < 0)); }
+
 /* One row of logits: writes e_k = e^(z_k - m) into p (m = max z) and returns s = sum_k e_k. */
 static double FN(exp_shifted_row)(const REAL *z, REAL *p, fnn_int n_k, REAL *max_out)
 {

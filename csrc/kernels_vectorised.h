@@ -132,3 +132,95 @@ FNN_VECTORISED static fnn_int VFN(count_nonfinite)(const REAL *x, fnn_int n)
     }
     return bad;
 }
+
+/* One step of the rule r on w (see fnn_rule in fastnn_kernels.h for the formulas): per
+ * value, the gradient's terms (reading w before the step), the decoupled weight decay,
+ * then the rule.  The tests that pick the terms are the same for every value: the compiler
+ * takes them out of the loops, which it vectorises. */
+#define FNN_STEP_LOOP(body)                                                                   \
+    for (fnn_int i = 0; i < n; i++) {                                                         \
+        REAL gi = g[i], wi = w[i];                                                            \
+        if (penalised) gi += l1_ * FN(sign)(wi) + l2x2 * wi;      /* + ∂(penalty)/∂w */        \
+        if (scaled) gi *= scale_;                                 /* clipnorm's scale */       \
+        if (clipped) gi = gi > clip ? clip : (gi < -clip ? -clip : gi);                       \
+        if (decayed) wi -= wi * decay;                            /* w := w − lr·wd·w */       \
+        body                                                                                  \
+        w[i] = wi;                                                                            \
+    }
+
+FNN_VECTORISED static double VFN(optimizer_step)(const fnn_rule *r, double lr, long long t, REAL *w, const REAL *g,
+                                                 REAL *s0, REAL *s1, REAL *s2, fnn_int n, double l1, double l2,
+                                                 double scale)
+{
+    double penalty = 0;
+    const int penalised = l1 != 0 || l2 != 0, clipped = r->clipvalue > 0, decayed = r->weight_decay != 0;
+    const int scaled = scale != 1;
+    const REAL scale_ = (REAL)scale;
+    if (penalised) {                            /* the penalty's value, of w before the step */
+        for (fnn_int i = 0; i < n; i++) penalty += l1 * FABS((double)w[i]) + l2 * (double)w[i] * (double)w[i];
+    }
+    const REAL l1_ = (REAL)l1, l2x2 = (REAL)(2 * l2), clip = (REAL)r->clipvalue;
+    const REAL decay = (REAL)(lr * r->weight_decay), lr_ = (REAL)lr, mu = (REAL)r->momentum;
+    switch (r->kind) {
+    case FNN_RULE_SGD:
+        if (r->nesterov) {
+            FNN_STEP_LOOP(REAL step = -lr_ * gi; s0[i] = mu * s0[i] + step; wi += mu * s0[i] + step;)
+        } else {                                /* one rounding for μ·v − γ·g, as fnn_sgd_momentum */
+            FNN_STEP_LOOP(s0[i] = FMA(mu, s0[i], -(lr_ * gi)); wi = wi + s0[i];)
+        }
+        break;
+    case FNN_RULE_ADAM: {
+        const double step = (double)t + 1;
+        const REAL alpha = (REAL)(lr * sqrt(1 - pow(r->beta_2, step)) / (1 - pow(r->beta_1, step)));
+        const REAL one_b1 = (REAL)(1 - r->beta_1), one_b2 = (REAL)(1 - r->beta_2), eps = (REAL)r->epsilon;
+        if (r->amsgrad) {
+            FNN_STEP_LOOP(s0[i] += (gi - s0[i]) * one_b1; s1[i] += (gi * gi - s1[i]) * one_b2;
+                          s2[i] = s2[i] > s1[i] ? s2[i] : s1[i]; wi -= s0[i] * alpha / (SQRT(s2[i]) + eps);)
+        } else {
+            FNN_STEP_LOOP(s0[i] += (gi - s0[i]) * one_b1; s1[i] += (gi * gi - s1[i]) * one_b2;
+                          wi -= s0[i] * alpha / (SQRT(s1[i]) + eps);)
+        }
+        break;
+    }
+    case FNN_RULE_RMSPROP: {
+        const REAL rho = (REAL)r->rho, one_rho = (REAL)(1 - r->rho), eps = (REAL)r->epsilon;
+        if (r->centered && r->momentum > 0) {
+            FNN_STEP_LOOP(s0[i] = rho * s0[i] + one_rho * (gi * gi); s2[i] = rho * s2[i] + one_rho * gi;
+                          s1[i] = mu * s1[i] + lr_ * gi / SQRT(s0[i] - s2[i] * s2[i] + eps); wi -= s1[i];)
+        } else if (r->centered) {
+            FNN_STEP_LOOP(s0[i] = rho * s0[i] + one_rho * (gi * gi); s2[i] = rho * s2[i] + one_rho * gi;
+                          wi -= lr_ * gi / SQRT(s0[i] - s2[i] * s2[i] + eps);)
+        } else if (r->momentum > 0) {
+            FNN_STEP_LOOP(s0[i] = rho * s0[i] + one_rho * (gi * gi);
+                          s1[i] = mu * s1[i] + lr_ * gi / SQRT(s0[i] + eps); wi -= s1[i];)
+        } else {
+            FNN_STEP_LOOP(s0[i] = rho * s0[i] + one_rho * (gi * gi); wi -= lr_ * gi / SQRT(s0[i] + eps);)
+        }
+        break;
+    }
+    case FNN_RULE_ADAGRAD: {
+        const REAL eps = (REAL)r->epsilon;
+        FNN_STEP_LOOP(s0[i] += gi * gi; wi -= lr_ * gi / SQRT(s0[i] + eps);)
+        break;
+    }
+    }
+    return penalty;
+}
+#undef FNN_STEP_LOOP
+
+/* Σ_i (g_i + l1·sign(w_i) + 2·l2·w_i)², in double: the squared norm of the gradient the
+ * optimizer's step takes (clipnorm, global_clipnorm) */
+FNN_VECTORISED static double VFN(gradient_sum_squares)(const REAL *w, const REAL *g, fnn_int n, double l1, double l2)
+{
+    double total = 0;
+    const REAL l1_ = (REAL)l1, l2x2 = (REAL)(2 * l2);
+    if (l1 != 0 || l2 != 0) {
+        for (fnn_int i = 0; i < n; i++) {
+            REAL gi = g[i] + l1_ * FN(sign)(w[i]) + l2x2 * w[i];
+            total += (double)gi * (double)gi;
+        }
+    } else {
+        for (fnn_int i = 0; i < n; i++) total += (double)g[i] * (double)g[i];
+    }
+    return total;
+}

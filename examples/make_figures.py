@@ -1,6 +1,10 @@
-"""The pictures of the README, drawn with fastnn.plot into docs/images/:
+"""The pictures of the README, drawn with fastnn.plot into a folder of your choice:
 
-    python examples/make_figures.py [--out docs/images] [--epochs 10] [--seed 0] [--skip-mnist]
+    python examples/make_figures.py [--out figures] [--epochs 10] [--seed 0] [--skip-mnist]
+
+The default folder is figures/ under the current folder, never docs/images/: the pictures
+there are tracked, and a run with another seed or library version would change them.
+To renew them on purpose, pass --out docs/images.
 
     iris_boundaries.png        perceptron, logistic regression and rigid logistic regression on
                                setosa vs versicolor (the models of perceptron_iris.py and logistic_iris.py)
@@ -30,7 +34,7 @@ from fastnn.optimizers import SGD
 from fastnn.utils import to_categorical
 
 DPI = 80
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+DEFAULT_OUT = Path("figures")          # under the current folder; docs/images/ only when asked for
 
 
 def save(fig, path):
@@ -89,7 +93,9 @@ def mnist_figures(out, seed, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=IMAGES, help="folder for the PNG files (default docs/images)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder for the PNG files (default: figures/ under the current folder; "
+                             "--out docs/images renews the README's pictures)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-mnist", action="store_true", help="only the pictures that need no MNIST")

@@ -10,6 +10,14 @@ The course's vocabulary, the Keras workflow:
 >>> model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9),
 ...               metrics=["accuracy"])
 """
+# ---- Started in a clone's root, Python finds this source folder first: if its compiled kernels
+# ---- are not built, say so and give the two ways out (not a bare ImportError on '_blas').
+from fastnn._build_check import check_compiled_kernels as _check_compiled_kernels
+
+_check_compiled_kernels()
+del _check_compiled_kernels
+# ---- end of the source-folder check
+
 from fastnn import activations, callbacks, initializers, layers, losses, optimizers, utils
 from fastnn._config import show_config
 from fastnn.io import load_model

@@ -50,8 +50,11 @@ def load_task(name, data_dir=None, seed=0):
     try:
         (x_train, y_train), (x_test, y_test) = loader(data_dir) if data_dir else loader()
     except datasets.DatasetNotFoundError as exc:
-        raise CommandError(str(exc).splitlines()[0] + (
-            " (pass --data DIR, the folder holding the four IDX files, or set FASTNN_DATA)")) from None
+        # The loader's message lists every folder searched and what each lacks: keep all of it.
+        message = str(exc)
+        raise CommandError(message + ("\n" if "\n" in message else " ") + (
+            "(on the command line: --data DIR names the folder holding the four IDX files; "
+            "FASTNN_DATA names that folder or the one above it)")) from None
     names = list(datasets.FASHION_MNIST_CLASSES) if name == "fashion-mnist" else [str(d) for d in range(10)]
     return x_train.reshape(len(x_train), -1), y_train, x_test.reshape(len(x_test), -1), y_test, names
 

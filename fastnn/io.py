@@ -3,7 +3,8 @@
 The file is a zip of NumPy arrays: ``manifest`` holds a JSON document
 (architecture, compile settings, optimizer state, dtype, and the SHA-256 of
 every array) as bytes, and ``w0, w1, ...`` / ``v0, v1, ...`` hold the weights
-and the optimizer's velocities. Loading uses ``allow_pickle=False``, so a file
+and the optimizer's state (``v<i>``: its first state array, SGD's velocity; ``s<k>_<i>``: the
+others, e.g. Adam's second moments). Loading uses ``allow_pickle=False``, so a file
 can never run code, and checks everything against the manifest.
 """
 import hashlib
@@ -28,9 +29,13 @@ def save_model(model, path):
     path = os.fspath(path)
     weights = model.get_weights()
     opt = model.optimizer
-    velocities = list(opt.velocities) if opt is not None and opt.velocities is not None else []
+    variables = opt.variables if opt is not None and opt.variables is not None else []
+    velocities = [v[0] for v in variables]
     arrays = {f"w{i}": w for i, w in enumerate(weights)}
     arrays.update({f"v{i}": v for i, v in enumerate(velocities)})
+    # the optimizer's other state arrays (Adam's v and v̂, ...): s<k>_<i>, k >= 1
+    n_states = len(variables[0]) if variables else 0
+    arrays.update({f"s{k}_{i}": v[k] for i, v in enumerate(variables) for k in range(1, n_states)})
     manifest = {
         "format": FORMAT, "version": VERSION,
         "model": model.get_config(),
@@ -38,7 +43,7 @@ def save_model(model, path):
         "metrics": list(model.metrics),
         "metadata": model.metadata,
         "optimizer": None if opt is None else {"config": opt.get_config(), "iterations": int(opt.iterations)},
-        "n_weights": len(weights), "n_velocities": len(velocities),
+        "n_weights": len(weights), "n_velocities": len(velocities), "n_states": n_states,
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _digest(a)} for k, a in arrays.items()},
     }
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
@@ -121,10 +126,15 @@ def load_model(path):
             model.compile(_losses.from_config(manifest["loss"]), optimizer, manifest["metrics"])
             optimizer.iterations = int(opt_state["iterations"])
             if manifest["n_velocities"]:
-                velocities = [np.array(arrays[f"v{i}"]) for i in range(manifest["n_velocities"])]
-                if [v.shape for v in velocities] != [w.shape for w in weights]:
-                    raise ValueError("optimizer velocities do not match the weights")
-                optimizer.velocities = [np.ascontiguousarray(v, dtype=model.dtype) for v in velocities]
+                n_states = manifest.get("n_states", 1)      # files written before Adam & co.: 1
+                if n_states != _optimizers.RULE_STATES[optimizer.kind]:
+                    raise ValueError(f"the optimizer {optimizer.name!r} keeps {_optimizers.RULE_STATES[optimizer.kind]} "
+                                     f"state arrays per weight, the file holds {n_states}")
+                variables = [[np.array(arrays[f"v{i}"])] + [np.array(arrays[f"s{k}_{i}"]) for k in range(1, n_states)]
+                             for i in range(manifest["n_velocities"])]
+                if [[s.shape for s in v] for v in variables] != [[w.shape] * n_states for w in weights]:
+                    raise ValueError("optimizer state does not match the weights")
+                optimizer.variables = [[np.ascontiguousarray(s, dtype=model.dtype) for s in v] for v in variables]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise _bad(path, f"inconsistent contents ({type(exc).__name__}: {exc})") from None
     return model

@@ -14,10 +14,22 @@ After a training step the layer shows the course's quantities of the last batch
     delta  the sensitivity δ = ∂E/∂Z          (batch, H)
     dW     the gradient ∂E/∂W = Xᵀ·δ          (n_in, H)
     db     the gradient ∂E/∂b = Σ_batch δ     (H,)
+
+Here E is the loss of the whole batch, the mean of its n samples' losses
+(E = (1/n) Σ_b w_b E_b, w_b = 1 without class or sample weights), so δ is
+∂(mean batch loss)/∂Z and each row carries a factor 1/n: for a softmax output
+with cross-entropy, δ = (A − Y)/n (row b times w_b); for mean squared error on
+k outputs, δ = 2(A − Y)/(n·k) ⊙ g′(Z). The backward rule δ_l = (δ_{l+1}·W_{l+1}ᵀ)
+⊙ g′(Z_l) carries the 1/n down to every layer. Why the mean and not the sum:
+dW = Xᵀ·δ is then the *average* of the samples' gradients, so a learning rate γ
+means the same step whatever the batch size (γ = 0.01 with batches of 100, as in
+the course's Keras script, which also takes the mean). With one sample, as in
+the course's worked example, n = 1 and δ is ∂E/∂Z of that sample.
 """
 import numpy as np
 
 from fastnn import activations as _activations
+from fastnn import regularizers as _regularizers
 from fastnn import initializers
 
 
@@ -72,7 +84,9 @@ class Layer:
     X = property(lambda self: self._view("X"), doc="Input of the last training batch, (batch, n_in).")
     Z = property(lambda self: self._view("Z"), doc="Pre-activation Z = X·W + b of the last batch.")
     A = property(lambda self: self._view("A"), doc="Output A = g(Z) of the last batch.")
-    delta = property(lambda self: self._view("delta"), doc="Sensitivity δ = ∂E/∂Z of the last batch.")
+    delta = property(lambda self: self._view("delta"),
+                     doc="Sensitivity δ = ∂E/∂Z of the last batch, (batch, units), where E is the batch's "
+                         "*mean* loss: (A − Y)/n for softmax with cross-entropy on n samples.")
 
 
 class Dense(Layer):
@@ -90,11 +104,36 @@ class Dense(Layer):
     kernel_initializer : str or callable, default "glorot_uniform"
         glorot_uniform, glorot_normal, he_uniform, he_normal or zeros; a callable gets
         ``(fan_in, fan_out, rng)``. Biases start at zero.
+    kernel_regularizer, bias_regularizer : None, "l1", "l2", "l1_l2" or a fastnn.regularizers object
+        A penalty on W (on b): its value joins the loss each step reports, its gradient the
+        optimizer's step (``dW``/``db`` show the batch loss's gradient alone).
+
+    Attributes
+    ----------
+    W : ndarray, shape (n_in, units)
+        The weights; Z = X·W + b.
+    b : ndarray, shape (units,) or None
+        The biases (None with ``use_bias=False``).
+    X, Z, A : ndarray, shapes (batch, n_in), (batch, units), (batch, units)
+        The last training batch's input, pre-activation and output (None before training).
+    delta : ndarray, shape (batch, units)
+        δ = ∂E/∂Z of the last batch, where E is the batch's *mean* loss
+        (1/n) Σ_b w_b E_b. Every row therefore carries a factor 1/n: δ = (A − Y)/n for a
+        softmax output with cross-entropy (times w_b with class or sample weights).
+        Averaging makes dW the mean of the samples' gradients, so the learning rate does
+        not have to shrink as the batch grows (Keras takes the mean too).
+    dW : ndarray, shape (n_in, units)
+        ∂E/∂W = Xᵀ·δ, the mean over the batch of each sample's gradient.
+    db : ndarray, shape (units,)
+        ∂E/∂b = Σ_batch δ.
     """
 
     def __init__(self, units, activation=None, input_shape=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", name=None, input_dim=None):
+                 kernel_initializer="glorot_uniform", name=None, input_dim=None, kernel_regularizer=None,
+                 bias_regularizer=None):
         super().__init__(name)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units!r}")
         self.units = int(units)
@@ -138,8 +177,9 @@ class Dense(Layer):
     kernel = property(lambda self: self.W)
     bias = property(lambda self: self.b)
 
-    dW = property(lambda self: self._view("dW"), doc="∂E/∂W = Xᵀ·δ of the last batch, (n_in, units).")
-    db = property(lambda self: self._view("db"), doc="∂E/∂b = Σ_batch δ of the last batch, (units,).")
+    dW = property(lambda self: self._view("dW"),
+                  doc="∂E/∂W = Xᵀ·δ of the last batch's mean loss E, (n_in, units).")
+    db = property(lambda self: self._view("db"), doc="∂E/∂b = Σ_batch δ of the last batch's mean loss E, (units,).")
 
     def count_params(self, n_in=None):
         """Weights + biases: n_in·units + units."""
@@ -153,7 +193,21 @@ class Dense(Layer):
         return {"type": "Dense", "name": self.name, "units": self.units, "activation": self.activation,
                 "use_bias": self.use_bias, "input_shape": list(self.input_shape) if self.input_shape else None,
                 "kernel_initializer": self.kernel_initializer if isinstance(self.kernel_initializer, str)
-                else "glorot_uniform"}
+                else "glorot_uniform",
+                "kernel_regularizer": _regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": _regularizers.serialize(self.bias_regularizer)}
+
+    def penalties(self):
+        """(l1 on W, l2 on W, l1 on b, l2 on b): the regularizers' factors, 0 where there is none."""
+        k, b = self.kernel_regularizer, self.bias_regularizer if self.use_bias else None
+        return (k.l1 if k else 0.0, k.l2 if k else 0.0, b.l1 if b else 0.0, b.l2 if b else 0.0)
+
+    def penalty(self):
+        """The value of this layer's penalties on its current weights."""
+        value = self.kernel_regularizer(self.W) if self.kernel_regularizer and self.built else 0.0
+        if self.bias_regularizer and self.use_bias and self.built:
+            value += self.bias_regularizer(self.b)
+        return value
 
     def __repr__(self):
         return f"Dense({self.units}, activation={self.activation!r})"
@@ -181,6 +235,8 @@ def from_config(config):
     if kind == "Dense":
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
+        for key in ("kernel_regularizer", "bias_regularizer"):
+            config[key] = _regularizers.deserialize(config.get(key))
         return Dense(**config)
     if kind == "Activation":
         return Activation(**config)

@@ -378,16 +378,21 @@ class Sequential:
         ops = get_backend(self.backend)
         dense = self._dense_layers()
         params = self._params()
-        if velocities is None:
-            velocities = self.optimizer.velocities_for(params)
+        # the optimizer's state arrays of each parameter: the first (SGD's velocity v) is a
+        # layer's vW or vb, the others (Adam's v and v̂, ...) go to the trainer as its states
+        variables = (self.optimizer.variables_for(params) if velocities is None
+                     else [[v] for v in velocities])
         X_buffer = np.zeros((batch_size, self.input_dim), dtype=self.dtype)
-        slots, previous, v = [], X_buffer, iter(velocities)
+        slots, states, penalties, previous, v = [], [], [], X_buffer, iter(variables)
         for layer in dense:
             Z, A, delta = (np.zeros((batch_size, layer.units), dtype=self.dtype) for _ in range(3))
             dW = np.zeros_like(layer.W)
-            vW = next(v)
-            b, db, vb = (layer.b, np.zeros_like(layer.b), next(v)) if layer.use_bias else (None, None, None)
-            slots.append((layer.W, b, vW, vb, dW, db, Z, A, delta))
+            state_W = list(next(v)) + [None, None]
+            state_b = list(next(v)) + [None, None] if layer.use_bias else [None, None, None]
+            b, db = (layer.b, np.zeros_like(layer.b)) if layer.use_bias else (None, None)
+            slots.append((layer.W, b, state_W[0], state_b[0], dW, db, Z, A, delta))
+            states.append((state_W[1], state_W[2], state_b[1], state_b[2]))
+            penalties.append(layer.penalties())
             layer._views = dict(X=previous, Z=Z, A=A, delta=delta, dW=dW, db=db)
             layer._batch = 0
             previous = A
@@ -400,8 +405,22 @@ class Sequential:
         if self.backend == "compiled":
             extra["n_workers"] = n_workers
         extra["split"] = split
-        trainer = ops.Trainer(X_buffer, slots, self._activations(), kind, **extra)
+        trainer = ops.Trainer(X_buffer, slots, self._activations(), kind, states=states, penalties=penalties,
+                              **extra)
         return trainer
+
+    def _train_steps(self, trainer, x, labels, Y, w, order, first, count, losses, acc_kind):
+        """``count`` steps of the optimizer in one compiled call: the rates of those steps
+        (the schedule's) computed at once, the optimizer's rule; returns (steps done, hits,
+        counted) and advances optimizer.iterations."""
+        opt = self.optimizer
+        rates = opt.rates(opt.iterations, count)
+        rule = opt.rule()
+        done, opt.iterations, hits, counted = trainer.train(
+            x, labels, Y, w, order, first, count, float(rates[0]) if count else 0.0, 0.0,
+            rule.get("momentum", 0.0), rule.get("nesterov", False), opt.iterations, losses, acc_kind,
+            rule=rule, rates=rates)
+        return done, hits, counted
 
     def _set_batch_views(self, m):
         for layer in self.layers:
@@ -489,7 +508,6 @@ class Sequential:
 
     def _fit_loop(self, trainer, x, labels, Y, w, val, n, steps, rng, batch_size, epochs, initial_epoch,
                   shuffle, verbose, callbacks):
-        opt = self.optimizer
         acc_name = self.metrics[0] if self.metrics else None
         acc_kind = ("none", "argmax", "threshold").index(self._accuracy_kind)
 
@@ -516,9 +534,8 @@ class Sequential:
             failed = False
             for first in range(0, steps, chunk):
                 count = min(chunk, steps - first)
-                done, opt.iterations, h, c = trainer.train(
-                    x, labels, Y, w, order, first, count, opt.learning_rate, opt.decay, opt.momentum,
-                    opt.nesterov, opt.iterations, batch_losses[first:], acc_kind)
+                done, h, c = self._train_steps(trainer, x, labels, Y, w, order, first, count,
+                                               batch_losses[first:], acc_kind)
                 hits, counted, done_steps = hits + h, counted + c, done_steps + done
                 self._set_batch_views(trainer.last_batch_size)
                 if done < count:
@@ -565,11 +582,8 @@ class Sequential:
         x, labels, Y, w = self._prepare(x, y, sample_weight, class_weight)
         n = x.shape[0]
         trainer = self._training_buffers(n)
-        opt = self.optimizer
         loss = np.zeros(1)
-        done, opt.iterations, _, _ = trainer.train(
-            x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1, opt.learning_rate, opt.decay,
-            opt.momentum, opt.nesterov, opt.iterations, loss, 0)
+        done, _, _ = self._train_steps(trainer, x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1, loss, 0)
         self._set_batch_views(n)
         if not done:
             warnings.warn(f"the loss is {loss[0]}; the update was not applied", RuntimeWarning, stacklevel=2)
@@ -719,7 +733,12 @@ class Perceptron:
 
     Attributes
     ----------
-    w : (n_features,) weights;  b : bias;  errors_ : mistakes per epoch.
+    w : ndarray, shape (n_features,)
+        The weights (None before ``fit``).
+    b : float
+        The bias.
+    errors_ : list of int
+        The mistakes made in each epoch of the last ``fit``.
     """
 
     def __init__(self, learning_rate=1.0, max_epochs=100, shuffle=True, seed=None):

@@ -29,7 +29,8 @@ The output layer
 
 A fitted estimator shows its network as ``model_`` (a ``fastnn.Sequential``):
 ``model_.summary()`` prints the table of weights, ``model_.layers[0].delta`` the
-sensitivities δ of the last training batch.
+sensitivities δ of the last training batch (∂ of the batch's mean loss, so each row
+carries a factor 1/n; see ``fastnn.layers``).
 
 BLAS threads
 ------------

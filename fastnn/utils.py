@@ -77,8 +77,8 @@ def compute_class_weight(class_weight, *, classes, y):
 def blas_threads(n):
     """Context manager limiting the BLAS threads (SciPy's OpenBLAS, which fastnn's float64
     products use) to ``n``; e.g. ``with blas_threads(1): model.fit(...)``. fastnn then trains
-    and predicts single-threaded too (see the README on threads). Built on threadpoolctl; restores the
-    previous setting on exit."""
+    and predicts single-threaded too (see "Threads" in docs/design.md). Built on threadpoolctl;
+    restores the previous setting on exit."""
     from fastnn._threads import limit_blas
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")

@@ -67,6 +67,24 @@ def test_missing_files_give_one_line(capsys, tmp_path):
     assert code == 1 and err.count("\n") == 1 and "not found" in err
 
 
+def test_missing_data_keeps_the_folders_searched(capsys, monkeypatch, tmp_path):
+    import urllib.error
+    from fastnn.datasets import _fetch
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("no network here")
+
+    monkeypatch.setattr(_fetch, "urlopen", offline)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "data"))
+    code, _, err = run(capsys, "train", "mnist", "--epochs", "1")
+    assert code == 1 and "Traceback" not in err
+    assert str(tmp_path / "data" / "mnist") in err                     # $FASTNN_DATA/mnist
+    assert str(tmp_path / "cache" / "fastnn" / "mnist") in err         # the user cache
+    assert "train-images-idx3-ubyte" in err and "no network here" in err
+    assert "--data DIR" in err and err.startswith("fastnn: error: ")
+
+
 @pytest.mark.parametrize("argv", [[], ["train"], ["train", "cifar"], ["train", "iris", "--epochs", "0"],
                                   ["train", "iris", "--lr", "fast"], ["train", "iris", "--focal-alpha", "x"],
                                   ["predict", "model.fnn"]])

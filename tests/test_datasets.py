@@ -295,6 +295,32 @@ def test_mnist_found_through_fastnn_data(monkeypatch, mnist_dir, mnist):
     np.testing.assert_array_equal(x_test, mnist[1][0])
 
 
+def test_fastnn_data_may_name_the_mnist_folder_itself(monkeypatch, mnist_dir, mnist):
+    assert mnist_dir.name == "mnist"
+    monkeypatch.setenv("FASTNN_DATA", str(mnist_dir))          # as --data and path= take it
+    (x_train, y_train), (x_test, y_test) = load_mnist(download=False)
+    np.testing.assert_array_equal(y_train, mnist[0][1])
+    np.testing.assert_array_equal(x_test, mnist[1][0])
+
+
+def test_fastnn_data_naming_a_folder_is_searched_only_for_its_own_dataset(monkeypatch, tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in MNIST_NAMES:                                   # the right names, the wrong bytes
+        (folder / name).write_bytes(idx_bytes(np.zeros((2, 2), np.uint8)))
+    monkeypatch.setenv("FASTNN_DATA", str(folder))
+    with pytest.raises(ValueError, match=re.escape(str(folder))):
+        load_mnist(download=False)                             # found there, then checked
+    # Fashion-MNIST's files have the same names: a folder named mnist/ is not searched for them
+    try:
+        load_fashion_mnist(download=False)
+    except DatasetNotFoundError as exc:
+        assert f"{folder}  ($FASTNN_DATA" not in str(exc)
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(DatasetNotFoundError):
+        load_mnist(download=False)                             # any other name: only $FASTNN_DATA/mnist
+
+
 def test_mnist_gzipped_and_plain_files_mix(tmp_path, mnist_dir, mnist):
     for name, gzipped in zip(MNIST_NAMES, (False, True, True, False)):
         data = decompressed(find_real(mnist_dir, name))

@@ -10,26 +10,30 @@ import pytest
 
 from fastnn import Sequential
 from fastnn.layers import Dense
-from fastnn.optimizers import SGD
+from fastnn.optimizers import SGD, Adam, RMSprop
 
 
-def net_and_data(backend, n=2000):
+def net_and_data(backend, n=2000, optimizer=None, regularizer=None):
     rng = np.random.default_rng(0)
     x = rng.random((n, 784), dtype=np.float32)
     y = rng.integers(0, 10, n).astype(np.intp)
-    model = Sequential([Dense(64, activation="relu", input_shape=(784,)), Dense(64, activation="relu"),
-                        Dense(10, activation="softmax")], backend=backend, seed=0)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.01, momentum=0.9))
+    model = Sequential([Dense(64, activation="relu", input_shape=(784,), kernel_regularizer=regularizer),
+                        Dense(64, activation="relu"), Dense(10, activation="softmax")], backend=backend, seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer or SGD(lr=0.01, momentum=0.9))
     return model, x, y
 
 
-def traced_peak_of_steps(backend, n_batches):
-    """Peak of the memory traced while the model's trainer runs n_batches steps."""
-    model, x, y = net_and_data(backend)
+def traced_peak_of_steps(backend, n_batches, optimizer=None, regularizer=None):
+    """Peak of the memory traced while the model's trainer runs n_batches steps (with the
+    optimizer's rule and a rate per step, computed before, as fit does)."""
+    model, x, y = net_and_data(backend, optimizer=optimizer, regularizer=regularizer)
     trainer = model.build()._training_buffers(100)
     order = np.random.default_rng(1).permutation(len(x)).astype(np.intp)
     losses = np.zeros(n_batches)
-    step = lambda k: trainer.train(x, y, None, None, order, 0, k, 0.01, 0.0, 0.9, False, 0, losses, 1)
+    opt = model.optimizer
+    rule, rates = opt.rule(), opt.rates(0, n_batches)
+    step = lambda k: trainer.train(x, y, None, None, order, 0, k, 0.01, 0.0, 0.9, False, 0, losses, 1,
+                                   rule=rule, rates=rates)
     step(2)                                                       # warm up (BLAS buffers, caches)
     tracemalloc.start()
     try:
@@ -44,8 +48,11 @@ def traced_peak_of_steps(backend, n_batches):
     return peak
 
 
-def test_compiled_training_allocates_nothing_per_step():
-    few, many = traced_peak_of_steps("compiled", 2), traced_peak_of_steps("compiled", 20)
+@pytest.mark.parametrize("optimizer, regularizer", [(None, None), (Adam(1e-3), "l2"), (RMSprop(momentum=0.9), None)],
+                         ids=["sgd", "adam-l2", "rmsprop"])
+def test_compiled_training_allocates_nothing_per_step(optimizer, regularizer):
+    few = traced_peak_of_steps("compiled", 2, optimizer, regularizer)
+    many = traced_peak_of_steps("compiled", 20, optimizer, regularizer)
     assert many <= few + 1024            # 10× the steps, no more memory: nothing is allocated per step
     assert many < 4096                   # and the call itself allocates only a few small Python objects
 
@@ -75,7 +82,7 @@ def test_peak_rss_training_net_a_on_mnist_shaped_data():
         import resource, numpy as np
         from fastnn import Sequential
         from fastnn.layers import Dense
-        from fastnn.optimizers import SGD
+        from fastnn.optimizers import SGD, Adam, RMSprop
         rng = np.random.default_rng(0)
         x = rng.random((60000, 784), dtype=np.float32)
         y = rng.integers(0, 10, 60000)

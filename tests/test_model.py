@@ -208,7 +208,7 @@ def test_unknown_names():
     with pytest.raises(ValueError, match="unknown activation"):
         Dense(3, activation="swish")
     with pytest.raises(ValueError, match="unknown optimizer"):
-        compiled_iris_like().compile(loss="mse", optimizer="adam")
+        compiled_iris_like().compile(loss="mse", optimizer="adamax")
     with pytest.raises(ValueError, match="kernel_initializer"):
         Dense(3, kernel_initializer="orthogonal")
     with pytest.raises(ValueError, match="metric"):

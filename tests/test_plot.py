@@ -425,3 +425,25 @@ def test_cli_writes_the_misclassified_digits(tmp_path, capsys):
 def test_cli_features_only_for_iris(capsys):
     assert main(["train", "digits", "--features", "petal_length", "--verbose", "0"]) == 1
     assert "--features" in capsys.readouterr().err
+
+
+@needs_matplotlib
+def test_make_figures_writes_where_it_is_told_and_never_into_docs(tmp_path):
+    """examples/make_figures.py: the folder comes from its command line; by default figures/ under
+    the current folder, so a run never overwrites the tracked pictures in docs/images/."""
+    import subprocess
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "examples" / "make_figures.py"
+    if not script.is_file():
+        pytest.skip("no examples/ beside the tests")
+    tracked = {p.name: p.stat().st_mtime_ns for p in (script.parents[1] / "docs" / "images").glob("*.png")}
+    run = lambda *args: subprocess.run([sys.executable, str(script), "--skip-mnist", *args], cwd=tmp_path,
+                                       capture_output=True, text=True, timeout=300)
+    result = run()
+    assert result.returncode == 0, result.stderr
+    expected = {"iris_boundaries.png", "activations.png", "learning_rates.png"}
+    assert {p.name for p in (tmp_path / "figures").iterdir()} == expected
+    result = run("--out", str(tmp_path / "elsewhere"))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in (tmp_path / "elsewhere").iterdir()} == expected
+    assert {p.name: p.stat().st_mtime_ns for p in (script.parents[1] / "docs" / "images").glob("*.png")} == tracked

@@ -22,6 +22,12 @@ Forward
     A_2 = σ(−L) = 1/4;  the target is y = 1
     E = (A_2 − y)² = (−3/4)² = 9/16               (mean over 1 output and 1 sample)
 
+    E is the batch's *mean* loss, (1/n) Σ_b E_b, and δ = ∂E/∂Z of that mean: on n
+    samples every row of δ carries a factor 1/n (for softmax with cross-entropy,
+    δ_L = (A − Y)/n), so dW is the average of the samples' gradients and γ means the
+    same step whatever the batch size. Here n = 1, so no factor shows; the last test
+    of this file checks the 1/n on a batch of five.
+
 Output sensitivity
     ∂E/∂A_2 = 2(A_2 − y) = −3/2
     g'(Z_2) = A_2(1 − A_2) = 1/4 · 3/4 = 3/16
@@ -125,3 +131,36 @@ def test_the_same_step_kernel_by_kernel(backend, dtype):
     assert W2.ravel() == pytest.approx([2 + 27 / 256, -3 + 9 / 128], **tol)
     assert b1 == pytest.approx([27 / 512, -27 / 256], **tol)
     assert b2 == pytest.approx([-L + 9 / 64], **tol)
+
+
+def test_delta_is_the_gradient_of_the_mean_batch_loss():
+    """On n samples δ = ∂(mean batch loss)/∂Z: (A − Y)/n at a softmax output with cross-entropy,
+    carried down by δ_l = (δ_{l+1}·W_{l+1}ᵀ) ⊙ g'(Z_l); dW = Xᵀ·δ is then the mean of the samples'
+    own gradients (each worked as above, with n = 1)."""
+    from fastnn import Sequential, gradcheck
+    from fastnn.layers import Dense
+    from fastnn.optimizers import SGD
+    from fastnn.utils import to_categorical
+
+    rng = np.random.default_rng(28)
+    x, Y = rng.normal(size=(5, 3)), to_categorical([0, 1, 2, 1, 0], 3)
+    model = Sequential([Dense(4, activation="sigmoid", input_shape=(3,)), Dense(3, activation="softmax")],
+                       dtype="float64", seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer=SGD(learning_rate=0.1))
+    per_sample = [model.gradients(x[b:b + 1], Y[b:b + 1]) for b in range(5)]
+    batch = model.gradients(x, Y)
+    for g, *gs in zip(batch, *per_sample):
+        np.testing.assert_allclose(g, np.mean(gs, axis=0), rtol=1e-12, atol=1e-15)
+    assert gradcheck(model, x, Y) < 1e-6            # the mean loss is what the differences see
+
+    W2 = model.layers[1].W.copy()                   # before the step
+    model.train_on_batch(x, Y)
+    hidden, output = model.layers
+    np.testing.assert_allclose(output.delta, (output.A - Y) / 5, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(hidden.delta, (output.delta @ W2.T) * hidden.A * (1 - hidden.A),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(output.dW, hidden.A.T @ output.delta, rtol=1e-12, atol=1e-15)
+
+    weights = np.array([1.0, 2.0, 0.5, 1.0, 3.0])   # a sample's weight scales its row: w_b (A − Y)/n
+    model.train_on_batch(x, Y, sample_weight=weights)
+    np.testing.assert_allclose(output.delta, weights[:, None] * (output.A - Y) / 5, rtol=1e-12, atol=1e-15)

@@ -33,6 +33,17 @@ cdef extern from "fastnn_kernels.h" nogil:
 
     void fnn_sgd_momentum_f32(float *w, const float *g, float *v, fnn_int n, double lr, double mu, int nesterov)
     void fnn_sgd_momentum_f64(double *w, const double *g, double *v, fnn_int n, double lr, double mu, int nesterov)
+    enum:
+        FNN_RULE_SGD, FNN_RULE_ADAM, FNN_RULE_RMSPROP, FNN_RULE_ADAGRAD
+    ctypedef struct fnn_rule:
+        int kind, nesterov, amsgrad, centered
+        double momentum, beta_1, beta_2, rho, epsilon, weight_decay, clipvalue, clipnorm, global_clipnorm
+    double fnn_optimizer_step_f32(const fnn_rule *r, double lr, long long t, float *w, const float *g,
+                                  float *s0, float *s1, float *s2, fnn_int n, double l1, double l2, double scale)
+    double fnn_optimizer_step_f64(const fnn_rule *r, double lr, long long t, double *w, const double *g,
+                                  double *s0, double *s1, double *s2, fnn_int n, double l1, double l2, double scale)
+    double fnn_gradient_sum_squares_f32(const float *w, const float *g, fnn_int n, double l1, double l2)
+    double fnn_gradient_sum_squares_f64(const double *w, const double *g, fnn_int n, double l1, double l2)
 
     void fnn_gather_rows_f32(const float *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, float *dst)
     void fnn_gather_rows_f64(const double *src, const fnn_int *index_b, fnn_int n_b, fnn_int n_cols, double *dst)

@@ -38,7 +38,7 @@ relu's derivative backward (fnn_sgemm_relu_gradient), each bit for bit the separ
 """
 import numpy as np
 from cython cimport floating
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
@@ -49,6 +49,7 @@ from fastnn._kernels._blas cimport (gemm, NoTrans, Transpose, prefetch_rows_in_p
                                     pack_weights, gemm_packed, gemm_momentum)
 from fastnn._kernels.dense cimport dense_forward_raw
 from fastnn._kernels.activations cimport bias_activation, activation_backward_raw
+from fastnn._kernels.optim cimport make_rule
 from fastnn._kernels import _validate
 
 include "_cpu.pxi"
@@ -109,6 +110,11 @@ cdef struct Layer:
     void *delta
     void *input        # the gathered batch for the first layer, A of the previous layer otherwise
     void *partial      # split by units: each worker's share of Z, batch_size × n_out values each
+    void *s1W          # the optimizer's other state arrays (vW, vb are its first: s0), or NULL
+    void *s2W
+    void *s1b
+    void *s2b
+    double l1W, l2W, l1b, l2b     # penalties l1·Σ|w| + l2·Σw² on W and on b
 
 
 cdef struct Batch:     # the current mini-batch, gathered from the data by index
@@ -132,6 +138,11 @@ cdef struct Loop:
     double lr, decay, momentum
     bint nesterov
     long long iteration
+    double *rates       # the rate of each step of the call (rates[k]), or NULL: lr / (1 + decay·t)
+    fnn_rule rule       # the optimizer's rule, when general
+    bint general        # not the plain momentum step: the rule's kernel updates every parameter
+    bint deferred       # clipnorm or global_clipnorm: the updates wait for every gradient's norm
+    bint penalised      # some layer has a penalty, whose value joins each step's loss
     double *losses
     int accuracy
     char gap[64]        # worker 0 writes what follows every step; the other reads the fields above
@@ -145,7 +156,9 @@ cdef struct Own:      # what one worker writes in its steps, 128 bytes apart fro
     Py_ssize_t dw_blocks   # blocks of dW it has computed (which buffer is next)
     bint side_update       # an update runs inside its products
     bint kernel_ready      # its products run on fastnn's kernel and cannot fail
-    char pad[96]
+    int parity             # the step's number mod 2: which penalty_part its update adds to
+    double penalty_part[2] # the penalties of its parameters before the update, per step parity
+    char pad[72]           # 128 bytes in all
 
 
 cdef struct Shared:   # what the workers of one train() call share
@@ -162,6 +175,7 @@ cdef struct Shared:   # what the workers of one train() call share
     Py_ssize_t packed_delta_len   # floats of one worker's packed δ
     Py_ssize_t packed_wider_than  # layers wider than this have their δ packed
     bint by_units
+    double *norm_parts  # deferred updates: per worker, the squared norms of its share of each W and b
     bint first_by_units # split by batch, but the first layer by units (see _forward_first_by_units)
     bint rows_in_place  # float32 split by batch: the first layer reads the batch in place if all workers can
     Py_ssize_t done
@@ -259,6 +273,13 @@ cdef class Trainer:
         other core every step, and only half of the partial products cross (see
         _forward_first_by_units). The barrier before the partial products are summed takes
         the place of the one that would otherwise end each step.
+    states : list or None
+        Per layer, ``(s1W, s2W, s1b, s2b)``: the optimizer's second and third state arrays
+        (shaped as W and b; None where the rule keeps none), the first being vW and vb.
+        None: only vW and vb (SGD).
+    penalties : list or None
+        Per layer, ``(l1W, l2W, l1b, l2b)``: the penalty l1·Σ|w| + l2·Σw² on W and on b,
+        whose gradient joins dW and db in the update and whose value joins each step's loss.
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
@@ -267,10 +288,11 @@ cdef class Trainer:
     cdef Py_ssize_t batch_size
     cdef double gamma
     cdef bint is_float
-    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch
+    cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch, _norm_parts
     cdef readonly object _packed_delta
     cdef Py_ssize_t _packed_wider_than
     cdef readonly Py_ssize_t last_batch_size
+    cdef readonly bint penalised
 
     def __cinit__(self):
         self.layers = NULL
@@ -279,7 +301,7 @@ cdef class Trainer:
         free(self.layers)
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
-                 first_by_units=True):
+                 first_by_units=True, states=None, penalties=None):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -305,6 +327,11 @@ cdef class Trainer:
             raise MemoryError()
         keep = [X_buffer]
         n_in, previous_A = X_buffer.shape[1], X_buffer
+        if states is not None and len(states) != len(layers):
+            raise ValueError(f"states needs one entry per layer ({len(layers)}), got {len(states)}")
+        if penalties is not None and len(penalties) != len(layers):
+            raise ValueError(f"penalties needs one entry per layer ({len(layers)}), got {len(penalties)}")
+        self.penalised = False
         for l, (slots, act) in enumerate(zip(layers, activations)):
             W, b, vW, vb, dW, db, Z, A, delta = slots
             for name, a in (("W", W), ("vW", vW), ("dW", dW)):
@@ -323,10 +350,23 @@ cdef class Trainer:
             code = _validate.activation_code(act)
             partial = (np.zeros((n_workers, self.batch_size, n_out), dtype=dtype)
                        if self.by_units or (l == 0 and self.first_by_units) else None)
+            s1W, s2W, s1b, s2b = states[l] if states is not None else (None, None, None, None)
+            for name, a, like in (("s1W", s1W, W), ("s2W", s2W, W), ("s1b", s1b, b), ("s2b", s2b, b)):
+                if a is not None:
+                    if like is None:
+                        raise ValueError(f"states[{l}].{name} is given but the layer has no bias")
+                    _validate.array(f"states[{l}].{name}", a, like.ndim, dtype)
+                    _validate.shape(f"states[{l}].{name}", a, like.shape)
+            l1W, l2W, l1b, l2b = (_validate.scalar(f"penalties[{l}].{name}", value, low=0.0) for name, value
+                                  in zip(("l1W", "l2W", "l1b", "l2b"), penalties[l] if penalties is not None
+                                         else (0.0, 0.0, 0.0, 0.0)))
+            self.penalised = self.penalised or bool(l1W or l2W or l1b or l2b)
             self.layers[l] = Layer(n_in=n_in, n_out=n_out, act=code, W=addr(W), b=addr(b), vW=addr(vW),
                                    vb=addr(vb), dW=addr(dW), db=addr(db), Z=addr(Z), A=addr(A),
-                                   delta=addr(delta), input=addr(previous_A), partial=addr(partial))
-            keep += [W, b, vW, vb, dW, db, Z, A, delta, partial]
+                                   delta=addr(delta), input=addr(previous_A), partial=addr(partial),
+                                   s1W=addr(s1W), s2W=addr(s2W), s1b=addr(s1b), s2b=addr(s2b),
+                                   l1W=l1W, l2W=l2W, l1b=l1b, l2b=l2b)
+            keep += [W, b, vW, vb, dW, db, Z, A, delta, partial, s1W, s2W, s1b, s2b]
             n_in, previous_A = n_out, A
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
@@ -341,6 +381,7 @@ cdef class Trainer:
         self._Y_buffer = np.zeros((self.batch_size, n_classes), dtype=dtype)
         self._w_buffer = np.zeros(self.batch_size, dtype=dtype)
         self._scratch = np.zeros((n_workers, 2 * DW_BLOCK_VALUES), dtype=dtype)
+        self._norm_parts = np.zeros((n_workers, 2 * self.n_layers), dtype=np.float64)
         # float32 on fastnn's kernel: room for the widest δ packed, where a layer is wide enough
         self._packed_wider_than = PACKED_WIDER_THAN
         widest = max([layer[0].shape[1] for layer in layers if layer[0].shape[1] > self._packed_wider_than],
@@ -351,14 +392,19 @@ cdef class Trainer:
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
               double learning_rate, double decay, double momentum, bint nesterov, long long iteration,
-              double[::1] batch_losses, int accuracy=0):
+              double[::1] batch_losses, int accuracy=0, rule=None, rates=None):
         """Run ``n_batches`` SGD steps, batches ``first_batch, first_batch + 1, ...`` of ``order``.
 
         X : (n_samples, n_in) data; labels (n_samples,) intp class ids or None; Y (n_samples,
         n_out) target rows or None (one of the two); sample_weight (n_samples,) or None;
         order : (n_samples,) intp, the sample order of this epoch; batch j is
         order[j·batch_size : (j+1)·batch_size]. iteration is the optimizer's step count t.
-        Each batch's loss (computed before its update) goes into batch_losses.
+        Each batch's loss (computed before its update, penalties included) goes into batch_losses.
+        rule : None (the momentum step with momentum, nesterov) or a dict, an optimizer rule
+        (fastnn._kernels.optim.RULE_DEFAULTS: "kind" "sgd", "adam", "rmsprop" or "adagrad"
+        and its settings); its state arrays are each layer's vW, vb and ``states``.
+        rates : None (step t's rate is learning_rate / (1 + decay·t)) or an array of at least
+        n_batches float64 rates, one per step of the call (a schedule, computed once per call).
 
         Returns (steps_done, iteration, hits, counted): steps_done < n_batches when a batch's
         loss was not finite (that batch is not applied); hits/counted give the accuracy.
@@ -401,6 +447,31 @@ cdef class Trainer:
             raise ValueError(f"order holds sample indices outside [0, {n})")
         if not (0 <= accuracy < len(ACCURACY_KINDS)):
             raise ValueError(f"accuracy must be an index into {ACCURACY_KINDS}")
+        cdef const double[::1] step_rates
+        if rates is not None:
+            step_rates = np.ascontiguousarray(rates, dtype=np.float64)
+            if step_rates.shape[0] < n_batches:
+                raise ValueError(f"rates has {step_rates.shape[0]} rates, need one per step ({n_batches})")
+            used_rates = np.asarray(step_rates[:n_batches])
+            if not (np.all(np.isfinite(used_rates)) and np.all(used_rates >= 0)):
+                raise ValueError("rates must be finite and >= 0")
+        if rule is not None:
+            if not isinstance(rule, dict):
+                raise TypeError(f"rule must be a dict or None, got {type(rule).__name__}")
+            loop.rule = make_rule(rule)
+            momentum, nesterov = loop.rule.momentum, loop.rule.nesterov
+        else:
+            loop.rule = make_rule({"kind": "sgd", "momentum": momentum, "nesterov": nesterov})
+        # the momentum step runs where it always has (inside the products too); any other rule,
+        # weight decay, clipping or penalty through the rule's kernel
+        loop.general = (loop.rule.kind != FNN_RULE_SGD or loop.rule.weight_decay != 0
+                        or loop.rule.clipvalue != 0 or loop.rule.clipnorm != 0 or loop.rule.global_clipnorm != 0
+                        or self.penalised)
+        loop.deferred = loop.rule.clipnorm != 0 or loop.rule.global_clipnorm != 0
+        loop.penalised = self.penalised
+        if loop.general:
+            self._check_states(loop.rule)
+        loop.rates = <double *> &step_rates[0] if rates is not None and n_batches > 0 else NULL
         loop.X = addr(X)
         loop.sparse_X = _mostly_zeros(X)
         loop.n_samples = n
@@ -440,12 +511,15 @@ cdef class Trainer:
         shared.packed_delta_len = self._packed_delta.shape[1] if self._packed_delta is not None else 0
         shared.packed_wider_than = self._packed_wider_than
         shared.by_units = self.by_units
+        shared.norm_parts = <double *> addr(self._norm_parts)
         shared.first_by_units = self.first_by_units
         shared.rows_in_place = self.is_float and not self.by_units
         shared.batch = &batch
         shared.done = 0
         memset(shared.own, 0, sizeof(shared.own))
         fnn_barrier_init(&shared.barrier, self.n_workers)
+        cdef int v
+        cdef double penalty
         with nogil:
             if self.n_workers == 1:
                 _worker(&shared, 0)
@@ -453,9 +527,28 @@ cdef class Trainer:
                 status = fnn_team_run(self.n_workers, _worker, &shared)
         if status != 0:
             raise RuntimeError(f"could not start {self.n_workers} training threads")
+        if loop.penalised and shared.done > 0:         # the last step's penalty (see _work)
+            penalty = 0
+            for v in range(self.n_workers):
+                penalty += shared.own[v].penalty_part[(shared.done - 1) % 2]
+            batch_losses[shared.done - 1] += penalty
         if loop.last_n:
             self.last_batch_size = loop.last_n
         return shared.done, loop.iteration, loop.hits, loop.counted
+
+
+    cdef _check_states(self, fnn_rule rule):
+        """Every state array the rule reads is there (vW, vb, and s1, s2 as it needs them)."""
+        cdef Layer *L
+        need1 = (rule.kind == FNN_RULE_ADAM) or (rule.kind == FNN_RULE_RMSPROP and rule.momentum > 0)
+        need2 = (rule.kind == FNN_RULE_ADAM and rule.amsgrad) or (rule.kind == FNN_RULE_RMSPROP and rule.centered)
+        for l in range(self.n_layers):
+            L = &self.layers[l]
+            for name, need, present in (("s1W", need1, L.s1W != NULL), ("s2W", need2, L.s2W != NULL),
+                                        ("s1b", need1 and L.b != NULL, L.s1b != NULL),
+                                        ("s2b", need2 and L.b != NULL, L.s2b != NULL)):
+                if need and not present:
+                    raise ValueError(f"the optimizer keeps more state: states[{l}].{name} is needed")
 
 
 cdef void _worker(void *arg, int worker) noexcept nogil:
@@ -616,6 +709,11 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             total += s.own[v].loss_part
         if worker == 0:
             loop.losses[k] = total / m
+            # the penalties of the step before (of its weights before its update), which every
+            # worker has added up by now: each writes step k's into its other part
+            if loop.penalised and k > 0:
+                for v in range(n_workers):
+                    loop.losses[k - 1] += s.own[v].penalty_part[(k - 1) % 2]
             if loop.accuracy:
                 for v in range(n_workers):
                     loop.hits += s.own[v].hits_part
@@ -626,18 +724,22 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             if floating is float and fused:           # ... and its Z
                 _store_Z(s, fused, lo, mw)
             break                                     # every worker sees the same total and stops
-        lr_t = loop.lr / (1.0 + loop.decay * (t0 + k))
+        lr_t = loop.rates[k] if loop.rates != NULL else loop.lr / (1.0 + loop.decay * (t0 + k))
+        s.own[worker].parity = k % 2
+        s.own[worker].penalty_part[k % 2] = 0
         if by_units:
-            _backward_units(s, worker, m, lr_t, last, tag)
+            _backward_units(s, worker, m, lr_t, t0 + k, last, tag)
         else:
             # -- this worker's weight rows r0..r1 of each layer, over the whole batch, and the
             #    bias of every n_workers-th layer
             for l in range(n_layers):
                 L = &layers[l]
-                _update_weight_rows(s, worker, L, m, lr_t, last,
+                _update_weight_rows(s, worker, L, m, lr_t, t0 + k, last,
                                     loop.order + start if in_place and l == 0 else NULL, tag)
                 if L.b != NULL and l % n_workers == worker:
-                    _update_bias_columns(L, 0, L.n_out, m, lr_t, loop.momentum, loop.nesterov, tag)
+                    _update_bias_columns(s, worker, L, 0, L.n_out, m, lr_t, t0 + k, tag)
+            if loop.deferred:
+                _apply_deferred(s, worker, lr_t, t0 + k, tag)
             _finish_side_update(s, worker)
             if not first_by_units:                    # (else the next step's first barrier does it)
                 fnn_barrier_wait(&s.barrier)          # the new weights are in place for the next batch
@@ -792,7 +894,8 @@ cdef void _forward_first_by_units(Shared *s, int worker, Py_ssize_t m, Py_ssize_
     _bias_activation_rows(s, 0, lo, mw, tag)
 
 
-cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint last, floating *tag) noexcept nogil:
+cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, long long t, bint last,
+                          floating *tag) noexcept nogil:
     """The backward pass and update split by units, after the loss: for each layer from the
     last, this worker's columns of the previous layer's δ, δ_{l-1}[:, r0:r1] := (δ_l·W[r0:r1, :]ᵀ)
     ⊙ g'(Z_{l-1}[:, r0:r1]), which use only its own weight rows; then the gradient and update
@@ -813,12 +916,14 @@ cdef void _backward_units(Shared *s, int worker, Py_ssize_t m, double lr_t, bint
                 activation_backward_raw(P.act, <floating *> P.Z + i * L.n_in + r0, <floating *> P.A + i * L.n_in + r0,
                                         <floating *> P.delta + i * L.n_in + r0,
                                         <floating *> P.delta + i * L.n_in + r0, 1, r1 - r0)
-        _update_weight_rows(s, worker, L, m, lr_t, last, NULL, tag)
+        _update_weight_rows(s, worker, L, m, lr_t, t, last, NULL, tag)
         if L.b != NULL:
-            _update_bias_columns(L, worker * n // n_workers, (worker + 1) * n // n_workers, m, lr_t,
-                                 s.loop.momentum, s.loop.nesterov, tag)
+            _update_bias_columns(s, worker, L, worker * n // n_workers, (worker + 1) * n // n_workers, m, lr_t,
+                                 t, tag)
         if l > 0:
             fnn_barrier_wait(&s.barrier)              # δ_{l-1} is whole
+    if s.loop.deferred:
+        _apply_deferred(s, worker, lr_t, t, tag)
     _finish_side_update(s, worker)
 
 
@@ -829,7 +934,7 @@ cdef inline void _finish_side_update(Shared *s, int worker) noexcept nogil:
         s.own[worker].side_update = False
 
 
-cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, bint last,
+cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, double lr_t, long long t, bint last,
                               const fnn_int *samples, floating *tag) noexcept nogil:
     """This worker's weight rows r0..r1 of layer L, over the whole batch: dW := Iᵀ·δ (I: the
     data's rows samples[0 .. m), read in place, when samples is not NULL), then
@@ -844,12 +949,16 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     The last block's update is left to the products that follow (the next layer's); the
     caller finishes it (finish_update_in_products) before the weights are read again.
     The first layer's compacted products (mostly-zero data read in place) apply each tile's
-    update as they store it instead (gemm_momentum): their own side has too little room."""
+    update as they store it instead (gemm_momentum): their own side has too little room.
+
+    With any other rule (s.loop.general: Adam, RMSprop, Adagrad, weight decay, clipping, a
+    penalty) each block of dW is applied by the rule's kernel (fnn_optimizer_step) as soon
+    as it is computed, in the same blocks."""
     cdef Py_ssize_t r0 = worker * L.n_in // s.n_workers, r1 = (worker + 1) * L.n_in // s.n_workers
-    cdef bint on_the_side = (floating is float and not last and not s.loop.nesterov
+    cdef bint on_the_side = (floating is float and not last and not s.loop.nesterov and not s.loop.general
                              and (r1 - r0) * L.n_out >= SIDE_UPDATE_VALUES)
     # a row wider than a buffer (more than DW_BLOCK_VALUES units) goes to dW whole
-    cdef bint whole = last or L.n_out > s.block_len
+    cdef bint whole = last or L.n_out > s.block_len or s.loop.deferred
     # on the side, at least four blocks, so that the last one's update, left to the products
     # that follow, is small enough for them to take
     cdef Py_ssize_t block = r1 - r0 if whole else _block_rows(
@@ -870,7 +979,8 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     # take a block's update on their side (it was left half done, to plain code); there the
     # update is applied to each tile of dW as the kernel stores it (0.98x net A's epoch); the
     # blocks stay: one product over all the rows measured slower (14-row panels)
-    cdef bint compacted = floating is float and samples != NULL and s.loop.sparse_X and not s.loop.nesterov
+    cdef bint compacted = (floating is float and samples != NULL and s.loop.sparse_X and not s.loop.nesterov
+                           and not s.loop.general)
     # a wide δ packed once for all the blocks' products (each would pack it again)
     cdef float *delta_packed = NULL
     if (floating is float and s.packed_delta != NULL and L.n_out > s.packed_wider_than
@@ -897,9 +1007,14 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
                   and gemm_packed(Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> L.input + b0, L.n_in,
                                   delta_packed, <float *> g, L.n_out)):
             _weight_gradient_rows(L, b0, b1, m, g, tag)
-        if on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
-                                              <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
-                                              <float> lr_t, <float> s.loop.momentum):
+        if s.loop.deferred:
+            pass                      # applied by _apply_deferred, once every gradient's norm is known
+        elif s.loop.general:
+            _rule_step(s, worker, <floating *> L.W, g, <floating *> L.vW, <floating *> L.s1W, <floating *> L.s2W,
+                       b0 * L.n_out, (b1 - b0) * L.n_out, lr_t, t, L.l1W, L.l2W, 1.0)
+        elif on_the_side and update_in_products(<float *> L.W + b0 * L.n_out, <float *> g,
+                                                <float *> L.vW + b0 * L.n_out, (b1 - b0) * L.n_out,
+                                                <float> lr_t, <float> s.loop.momentum):
             s.own[worker].side_update = True
         else:
             _sgd(<floating *> L.W + b0 * L.n_out, g, <floating *> L.vW + b0 * L.n_out,
@@ -907,9 +1022,9 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
         b0 = b1
 
 
-cdef void _update_bias_columns(Layer *L, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t m, double lr_t,
-                               double mu, bint nesterov, floating *tag) noexcept nogil:
-    """db[c0:c1] := Σ_b δ[b, c0:c1], then the momentum step on b[c0:c1]."""
+cdef void _update_bias_columns(Shared *s, int worker, Layer *L, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t m,
+                               double lr_t, long long t, floating *tag) noexcept nogil:
+    """db[c0:c1] := Σ_b δ[b, c0:c1], then the update of b[c0:c1] (the momentum step, or the rule's)."""
     cdef floating *db = <floating *> L.db
     cdef floating *d
     cdef Py_ssize_t i, c
@@ -925,7 +1040,94 @@ cdef void _update_bias_columns(Layer *L, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_
             d = <floating *> L.delta + i * L.n_out
             for c in range(c0, c1):
                 db[c] += d[c]
-    _sgd(<floating *> L.b + c0, db + c0, <floating *> L.vb + c0, c1 - c0, lr_t, mu, nesterov)
+    if s.loop.deferred:
+        pass                          # applied by _apply_deferred
+    elif s.loop.general:
+        _rule_step(s, worker, <floating *> L.b, db + c0, <floating *> L.vb, <floating *> L.s1b, <floating *> L.s2b,
+                   c0, c1 - c0, lr_t, t, L.l1b, L.l2b, 1.0)
+    else:
+        _sgd(<floating *> L.b + c0, db + c0, <floating *> L.vb + c0, c1 - c0, lr_t, s.loop.momentum,
+             s.loop.nesterov)
+
+
+cdef inline void _own_share(Shared *s, int worker, int l, Py_ssize_t *r0, Py_ssize_t *r1, Py_ssize_t *c0,
+                            Py_ssize_t *c1) noexcept nogil:
+    """This worker's rows r0..r1 of layer l's W and columns c0..c1 of its b (c0 = c1: none), as
+    _update_weight_rows and _update_bias_columns share them out."""
+    cdef Layer *L = &s.layers[l]
+    r0[0], r1[0] = worker * L.n_in // s.n_workers, (worker + 1) * L.n_in // s.n_workers
+    c0[0] = c1[0] = 0
+    if L.b == NULL:
+        return
+    if s.by_units:
+        c0[0], c1[0] = worker * L.n_out // s.n_workers, (worker + 1) * L.n_out // s.n_workers
+    elif l % s.n_workers == worker:
+        c0[0], c1[0] = 0, L.n_out
+
+
+cdef void _apply_deferred(Shared *s, int worker, double lr_t, long long t, floating *tag) noexcept nogil:
+    """clipnorm, global_clipnorm: each worker adds up the squared norms of its share of every
+    gradient (penalties' terms included), the workers meet, then each scales its share,
+    g := g·c / max(‖g‖, c) (‖g‖ of each parameter, or of all of them together), and applies
+    the rule to it. dW and db are whole by then (_update_weight_rows, _update_bias_columns)."""
+    cdef int l, v, n_layers = s.n_layers
+    cdef Layer *L
+    cdef Py_ssize_t r0, r1, c0, c1
+    cdef double *parts = s.norm_parts + worker * 2 * n_layers
+    cdef double total, clip = s.loop.rule.clipnorm if s.loop.rule.clipnorm > 0 else s.loop.rule.global_clipnorm
+    cdef double scale_W, scale_b
+    for l in range(n_layers):
+        L = &s.layers[l]
+        _own_share(s, worker, l, &r0, &r1, &c0, &c1)
+        parts[2 * l] = _sum_squares(<floating *> L.W + r0 * L.n_out, <floating *> L.dW + r0 * L.n_out,
+                                    (r1 - r0) * L.n_out, L.l1W, L.l2W)
+        parts[2 * l + 1] = _sum_squares(<floating *> L.b + c0, <floating *> L.db + c0, c1 - c0, L.l1b, L.l2b) \
+            if c1 > c0 else 0.0
+    fnn_barrier_wait(&s.barrier)                  # every share's norm is in
+    total = 0
+    if s.loop.rule.global_clipnorm > 0:
+        for v in range(s.n_workers * 2 * n_layers):
+            total += s.norm_parts[v]
+        scale_W = scale_b = clip / max(sqrt(total), clip)
+    for l in range(n_layers):
+        L = &s.layers[l]
+        _own_share(s, worker, l, &r0, &r1, &c0, &c1)
+        if s.loop.rule.clipnorm > 0:              # each parameter by its own norm
+            scale_W = scale_b = 0
+            for v in range(s.n_workers):
+                scale_W += s.norm_parts[v * 2 * n_layers + 2 * l]
+                scale_b += s.norm_parts[v * 2 * n_layers + 2 * l + 1]
+            scale_W, scale_b = clip / max(sqrt(scale_W), clip), clip / max(sqrt(scale_b), clip)
+        _rule_step(s, worker, <floating *> L.W, <floating *> L.dW + r0 * L.n_out, <floating *> L.vW,
+                   <floating *> L.s1W, <floating *> L.s2W, r0 * L.n_out, (r1 - r0) * L.n_out, lr_t, t, L.l1W,
+                   L.l2W, scale_W)
+        if c1 > c0:
+            _rule_step(s, worker, <floating *> L.b, <floating *> L.db + c0, <floating *> L.vb, <floating *> L.s1b,
+                       <floating *> L.s2b, c0, c1 - c0, lr_t, t, L.l1b, L.l2b, scale_b)
+
+
+cdef inline double _sum_squares(floating *w, floating *g, Py_ssize_t n, double l1, double l2) noexcept nogil:
+    if floating is float:
+        return fnn_gradient_sum_squares_f32(w, g, n, l1, l2)
+    else:
+        return fnn_gradient_sum_squares_f64(w, g, n, l1, l2)
+
+
+cdef inline void _rule_step(Shared *s, int worker, floating *w, floating *g, floating *s0, floating *s1, floating *s2,
+                            Py_ssize_t offset, Py_ssize_t n, double lr_t, long long t, double l1,
+                            double l2, double scale) noexcept nogil:
+    """The optimizer's rule on w[offset : offset + n] (state arrays at the same offset; g is
+    that block's gradient), its penalty's value added to this worker's part of the step's."""
+    cdef double penalty
+    if floating is float:
+        penalty = fnn_optimizer_step_f32(&s.loop.rule, lr_t, t, w + offset, g, s0 + offset,
+                                         s1 + offset if s1 != NULL else NULL, s2 + offset if s2 != NULL else NULL,
+                                         n, l1, l2, scale)
+    else:
+        penalty = fnn_optimizer_step_f64(&s.loop.rule, lr_t, t, w + offset, g, s0 + offset,
+                                         s1 + offset if s1 != NULL else NULL, s2 + offset if s2 != NULL else NULL,
+                                         n, l1, l2, scale)
+    s.own[worker].penalty_part[s.own[worker].parity] += penalty
 
 
 cdef inline bint _prefetch_next(Loop *loop, Py_ssize_t j, int worker, int n_workers, fnn_int n_in,
@@ -1078,7 +1280,8 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
             layers[w * n_layers + l] = Layer(n_in=sizes[l], n_out=sizes[l + 1], act=0, W=addr(Ws[l]), b=NULL,
                                              vW=NULL, vb=NULL, dW=addr(dWs[l]), db=NULL,
                                              Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
-                                             input=addr(acts[l]), partial=NULL)
+                                             input=addr(acts[l]), partial=NULL, s1W=NULL, s2W=NULL,
+                                             s1b=NULL, s2b=NULL, l1W=0, l2W=0, l1b=0, l2b=0)
     f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
     f.steps, f.n_workers, f.is_float = (n_samples + batch_size - 1) // batch_size, n_workers, dtype == _validate.float32
     try:
@@ -1205,7 +1408,8 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         for l in range(n_layers):
             layers[l] = Layer(n_in=n_in, n_out=weights[l].shape[1], act=codes[l], W=addr(weights[l]),
                               b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
-                              delta=NULL, input=NULL, partial=NULL)
+                              delta=NULL, input=NULL, partial=NULL, s1W=NULL, s2W=NULL, s1b=NULL, s2b=NULL,
+                              l1W=0, l2W=0, l1b=0, l2b=0)
             packed_W[l] = NULL
             # a wide relu or linear layer's weights, read by more than one chunk: packed once
             size = (packed_weights_size(n_in, weights[l].shape[1]) if dtype == _validate.float32

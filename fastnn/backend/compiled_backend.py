@@ -9,12 +9,12 @@ from fastnn._kernels.activations import activation_backward, activation_derivati
 from fastnn._kernels.dense import dense_backward, dense_forward
 from fastnn._kernels.losses import (binary_cross_entropy, focal_cross_entropy, mean_squared_error,
                                     sigmoid_binary_cross_entropy, softmax_cross_entropy)
-from fastnn._kernels.optim import sgd_update
+from fastnn._kernels.optim import optimizer_step, sgd_update
 from fastnn._kernels.train import ACCURACY_KINDS, LOSS_KINDS, Trainer, forward, gemm_floor
 
 name = "compiled"
 
 __all__ = ["matmul", "dense_forward", "dense_backward", "activation_forward", "activation_derivative",
            "activation_backward", "softmax_cross_entropy", "focal_cross_entropy",
-           "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update",
+           "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "sgd_update", "optimizer_step",
            "Trainer", "forward", "LOSS_KINDS", "ACCURACY_KINDS", "gemm_floor"]

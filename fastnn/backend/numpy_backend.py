@@ -230,6 +230,94 @@ def sgd_update(w, g, v, learning_rate, momentum=0.0, nesterov=False):
     return w
 
 
+RULES = ("sgd", "adam", "rmsprop", "adagrad")
+STATES = {"sgd": 1, "adam": 3, "rmsprop": 3, "adagrad": 1}
+RULE_DEFAULTS = {"kind": "sgd", "momentum": 0.0, "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "rho": 0.9,
+                 "epsilon": 1e-7, "amsgrad": False, "centered": False, "weight_decay": 0.0, "clipvalue": 0.0,
+                 "clipnorm": 0.0, "global_clipnorm": 0.0}
+
+
+def optimizer_step(rule, w, g, states, learning_rate, iteration, l1=0.0, l2=0.0, scale=None):
+    """One step of an optimizer on the parameter w, in place (Keras 3's formulas).
+
+    ``rule`` is a dict: its "kind" and settings (``RULE_DEFAULTS``). ``states`` holds the
+    rule's arrays s0, s1, s2 (``STATES[kind]`` of them). t = ``iteration`` counts the
+    updates already made; γ = ``learning_rate`` is this step's rate. ``scale`` is the factor
+    of clipnorm or global_clipnorm as the trainer computes it over all its parameters (None:
+    from this parameter's own norm). Returns the penalty l1·Σ|w| + l2·Σw² of w before the step.
+
+    First the gradient gets the penalty's terms and is clipped, then the decoupled weight
+    decay, then the rule::
+
+        g := g + l1·sign(w) + 2·l2·w
+        g := g·c / max(‖g‖, c)         c = clipnorm or global_clipnorm, if > 0
+        g := clip(g, −c, c)            c = clipvalue, if > 0
+        w := w − γ·wd·w                wd = weight_decay
+
+        SGD       v := μ·v − γ·g;  w := w + v           (Nesterov: w := w + μ·v − γ·g)
+        Adam      m := m + (1−β₁)(g − m);  v := v + (1−β₂)(g² − v)
+                  w := w − m·α / (√v + ε),  α = γ·√(1 − β₂^(t+1)) / (1 − β₁^(t+1))
+                  (amsgrad: v̂ := max(v̂, v), and v̂ in place of v)
+        RMSprop   v := ρ·v + (1−ρ)·g²;  Δ = γ·g / √(v + ε)
+                  (centered: ḡ := ρ·ḡ + (1−ρ)·g, Δ = γ·g / √(v − ḡ² + ε))
+                  w := w − Δ   (momentum: s := μ·s + Δ;  w := w − s)
+        Adagrad   a := a + g²;  w := w − γ·g / √(a + ε)
+    """
+    r = dict(RULE_DEFAULTS, **rule)
+    kind = r["kind"]
+    s0, s1, s2 = (list(states) + [None, None])[:3]
+    penalty = float(l1 * np.abs(w.astype(np.float64)).sum() + l2 * np.square(w.astype(np.float64)).sum())
+    dtype = w.dtype.type
+    g = g + dtype(l1) * np.sign(w) + dtype(2 * l2) * w
+    if scale is None:               # one parameter alone: its norm is the global norm too
+        clip = r["clipnorm"] or r["global_clipnorm"]
+        scale = clip / max(float(np.sqrt(np.sum(np.square(g, dtype=np.float64)))), clip) if clip else 1.0
+    if scale != 1:
+        g = g * dtype(scale)
+    if r["clipvalue"] > 0:
+        g = np.clip(g, -dtype(r["clipvalue"]), dtype(r["clipvalue"]))
+    lr = dtype(learning_rate)
+    if r["weight_decay"]:
+        w -= w * dtype(learning_rate * r["weight_decay"])
+    if kind == "sgd":
+        mu = dtype(r["momentum"])
+        if r["nesterov"]:
+            s0[...] = mu * s0 - lr * g
+            w += mu * s0 - lr * g
+        else:
+            s0[...] = mu * s0 - lr * g
+            w += s0
+    elif kind == "adam":
+        t = iteration + 1
+        alpha = dtype(learning_rate * np.sqrt(1 - r["beta_2"] ** t) / (1 - r["beta_1"] ** t))
+        s0 += (g - s0) * dtype(1 - r["beta_1"])
+        s1 += (g * g - s1) * dtype(1 - r["beta_2"])
+        v = s1
+        if r["amsgrad"]:
+            np.maximum(s2, s1, out=s2)
+            v = s2
+        w -= s0 * alpha / (np.sqrt(v) + dtype(r["epsilon"]))
+    elif kind == "rmsprop":
+        rho = dtype(r["rho"])
+        s0[...] = rho * s0 + dtype(1 - r["rho"]) * (g * g)
+        if r["centered"]:
+            s2[...] = rho * s2 + dtype(1 - r["rho"]) * g
+            increment = lr * g / np.sqrt(s0 - s2 * s2 + dtype(r["epsilon"]))
+        else:
+            increment = lr * g / np.sqrt(s0 + dtype(r["epsilon"]))
+        if r["momentum"] > 0:
+            s1[...] = dtype(r["momentum"]) * s1 + increment
+            w -= s1
+        else:
+            w -= increment
+    elif kind == "adagrad":
+        s0 += g * g
+        w -= lr * g / np.sqrt(s0 + dtype(r["epsilon"]))
+    else:
+        raise ValueError(f"unknown rule kind {kind!r}; expected one of {RULES}")
+    return penalty
+
+
 # ---------------------------------------------------------------- the whole network
 
 
@@ -265,7 +353,7 @@ class Trainer:
     """
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
-                 first_by_units=True):
+                 first_by_units=True, states=None, penalties=None):
         # n_workers, split, first_by_units: the compiled trainer can share each step between
         # threads, by batch rows or by units; here one thread does everything, which gives the
         # same result.
@@ -281,6 +369,27 @@ class Trainer:
         self.loss, self.gamma, self.alpha = loss, gamma, alpha
         self.batch_size = X_buffer.shape[0]
         self.last_batch_size = 0
+        # the optimizer's second and third state arrays per layer, and the penalties on W and b
+        self.states = states if states is not None else [(None, None, None, None)] * len(layers)
+        self.penalties = penalties if penalties is not None else [(0.0, 0.0, 0.0, 0.0)] * len(layers)
+        self.penalised = any(any(p) for p in self.penalties)
+
+    def _clip_scales(self, rule):
+        """(scale of dW, scale of db) per layer: clipnorm's c / max(‖g‖, c) of each
+        gradient, or global_clipnorm's of all of them together (g with the penalty's terms);
+        1 without either."""
+        clip = rule["clipnorm"] or rule["global_clipnorm"]
+        if not clip:
+            return [(1.0, 1.0)] * len(self.layers)
+        squares = []
+        for (W, b, vW, vb, dW, db, *_), (l1W, l2W, l1b, l2b) in zip(self.layers, self.penalties):
+            pairs = [(W, dW, l1W, l2W)] + ([(b, db, l1b, l2b)] if b is not None else [])
+            squares.append([float(np.sum(np.square((g + l1 * np.sign(w) + 2 * l2 * w).astype(np.float64))))
+                            for w, g, l1, l2 in pairs] + [0.0])
+        if rule["global_clipnorm"]:
+            scale = clip / max(np.sqrt(sum(sum(sq) for sq in squares)), clip)
+            return [(scale, scale)] * len(self.layers)
+        return [(clip / max(np.sqrt(sq[0]), clip), clip / max(np.sqrt(sq[1]), clip)) for sq in squares]
 
     def _loss_and_output_delta(self, m, label, Y, w):
         """Loss of the batch and δ of the output layer (∂L/∂Z)."""
@@ -299,9 +408,14 @@ class Trainer:
         return loss
 
     def train(self, X, labels, Y, sample_weight, order, first_batch, n_batches, learning_rate,
-              decay, momentum, nesterov, iteration, batch_losses, accuracy=0):
+              decay, momentum, nesterov, iteration, batch_losses, accuracy=0, rule=None, rates=None):
         bs, n_layers = self.batch_size, len(self.layers)
         fused = self.loss in _FUSED_OUTPUT
+        if rule is None:
+            rule = {"kind": "sgd", "momentum": momentum, "nesterov": nesterov}
+        r = dict(RULE_DEFAULTS, **rule)
+        general = (r["kind"] != "sgd" or r["weight_decay"] or r["clipvalue"] or r["clipnorm"] or r["global_clipnorm"]
+                   or self.penalised)
         hits = counted = done = 0
         for j in range(first_batch, first_batch + n_batches):
             index = order[j * bs:(j + 1) * bs]                  # the batch, chosen by index
@@ -338,12 +452,24 @@ class Trainer:
                 if l > 0:
                     Z_below, A_below = self.layers[l - 1][6][:m], self.layers[l - 1][7][:m]
                     activation_backward(self.activations[l - 1], Z_below, A_below, below_delta, below_delta)
-            # weight update with the decayed learning rate γ_t = γ / (1 + decay·t)
-            lr_t = learning_rate / (1.0 + decay * iteration)
-            for W, b, vW, vb, dW, db, *_ in self.layers:
-                sgd_update(W, dW, vW, lr_t, momentum, nesterov)
+            # weight update with the rate of this step: the schedule's, or the decayed
+            # learning rate γ_t = γ / (1 + decay·t)
+            lr_t = rates[j - first_batch] if rates is not None else learning_rate / (1.0 + decay * iteration)
+            n_states = STATES[r["kind"]]
+            scales = self._clip_scales(r) if general else None
+            for l, ((W, b, vW, vb, dW, db, *_), (s1W, s2W, s1b, s2b), (l1W, l2W, l1b, l2b)) in enumerate(zip(
+                    self.layers, self.states, self.penalties)):
+                if not general:
+                    sgd_update(W, dW, vW, lr_t, r["momentum"], r["nesterov"])
+                    if b is not None:
+                        sgd_update(b, db, vb, lr_t, r["momentum"], r["nesterov"])
+                    continue
+                # the penalties' values (of the weights before the update) join the batch's loss
+                batch_losses[j - first_batch] += optimizer_step(r, W, dW, [vW, s1W, s2W][:n_states], lr_t,
+                                                                iteration, l1W, l2W, scales[l][0])
                 if b is not None:
-                    sgd_update(b, db, vb, lr_t, momentum, nesterov)
+                    batch_losses[j - first_batch] += optimizer_step(r, b, db, [vb, s1b, s2b][:n_states], lr_t,
+                                                                    iteration, l1b, l2b, scales[l][1])
             iteration += 1
             self.last_batch_size = m
             done += 1

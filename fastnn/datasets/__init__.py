@@ -15,7 +15,8 @@ MNIST-style, as Keras returns them (uint8 arrays)::
 
 ``load_mnist(path=None, *, download=True)`` reads the four standard IDX files from
 ``path`` if given (that folder only, never downloading), else from
-``$FASTNN_DATA/mnist``, else from the cache ``~/.cache/fastnn/mnist`` (honouring
+``$FASTNN_DATA/mnist`` (or ``$FASTNN_DATA`` itself when it is that ``mnist``
+folder), else from the cache ``~/.cache/fastnn/mnist`` (honouring
 ``XDG_CACHE_HOME``), downloading them there if needed. Every load verifies the files'
 structure and SHA-256; see :mod:`fastnn.datasets._mnist` for the details.
 

@@ -6,7 +6,8 @@ Where the files are looked for, in order:
     Only that folder. Missing files are a :class:`DatasetNotFoundError`; nothing is
     downloaded, because silently fetching 12 MB elsewhere would hide a typo.
 ``path=None`` (the default)
-    ``$FASTNN_DATA/mnist`` (or ``/fashion-mnist``) if ``FASTNN_DATA`` is set; for
+    ``$FASTNN_DATA/mnist`` (or ``/fashion-mnist``) if ``FASTNN_DATA`` is set, or
+    ``$FASTNN_DATA`` itself when it is that ``mnist`` (``fashion-mnist``) folder; for
     Fashion-MNIST also ``/usr/share/datasets/fashion-mnist`` (Debian's
     ``dataset-fashion-mnist`` package); then the user cache ``~/.cache/fastnn/mnist``
     (``$XDG_CACHE_HOME/fastnn/...`` if set). The first folder that holds all four
@@ -133,7 +134,8 @@ def load_mnist(path=None, *, download: bool = True):
         ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
         ``t10k-labels-idx1-ubyte`` (each either as is or gzipped, ``NAME.gz``). If
         given, only this folder is read and nothing is downloaded. If None, searches
-        ``$FASTNN_DATA/mnist`` then the cache ``~/.cache/fastnn/mnist`` (honouring
+        ``$FASTNN_DATA/mnist`` (or ``$FASTNN_DATA`` itself if it is a folder named
+        ``mnist``), then the cache ``~/.cache/fastnn/mnist`` (honouring
         ``XDG_CACHE_HOME``), then downloads.
     download : bool, default True
         With ``path=None``, whether missing files may be downloaded into the cache
@@ -172,7 +174,8 @@ def load_fashion_mnist(path=None, *, download: bool = True):
     path : str or os.PathLike, optional
         Folder holding the four files (names as for MNIST, gzipped or not). If given,
         only this folder is read and nothing is downloaded. If None, searches
-        ``$FASTNN_DATA/fashion-mnist``, ``/usr/share/datasets/fashion-mnist``
+        ``$FASTNN_DATA/fashion-mnist`` (or ``$FASTNN_DATA`` itself if it is a folder
+        named ``fashion-mnist``), ``/usr/share/datasets/fashion-mnist``
         (Debian package ``dataset-fashion-mnist``), then the cache
         ``~/.cache/fastnn/fashion-mnist``, then downloads.
     download : bool, default True
@@ -270,7 +273,13 @@ def _search_folders(spec: _IdxDataset) -> list[tuple[Path, str]]:
     folders = []
     data_root = os.environ.get("FASTNN_DATA", "")
     if data_root:
-        folders.append((Path(data_root).expanduser() / spec.subdir, f"$FASTNN_DATA/{spec.subdir}"))
+        root = Path(data_root).expanduser()
+        folders.append((root / spec.subdir, f"$FASTNN_DATA/{spec.subdir}"))
+        # FASTNN_DATA may also name the mnist/ folder itself, as --data and path= do. Only a folder
+        # of that name: MNIST and Fashion-MNIST files have the same names, and the wrong set
+        # found here would be a checksum error instead of a search that goes on.
+        if root.name == spec.subdir:
+            folders.append((root, "$FASTNN_DATA"))
     for folder in spec.system_folders:
         folders.append((Path(folder), "system-wide"))
     folders.append((cache_dir(spec.subdir), "user cache"))
@@ -297,5 +306,6 @@ def _where_to_put(spec: _IdxDataset, searched) -> str:
     lines += [f"  {os.fspath(folder)}  ({why}: {_what_is_missing(folder, names)})" for folder, why in searched]
     lines.append(f"or pass their folder as {spec.function}(path=...).")
     if not os.environ.get("FASTNN_DATA"):
-        lines.append(f"FASTNN_DATA is not set: set it to a folder containing {spec.subdir}/ to search there.")
+        lines.append(f"FASTNN_DATA is not set: set it to a folder containing {spec.subdir}/ "
+                     f"(or to that {spec.subdir}/ folder) to search there.")
     return "\n".join(lines)
