@@ -43,7 +43,8 @@ if os.environ.get("FASTNN_DEBUG") == "1":
 PLATFORM = ["csrc/cpu.c", "csrc/platform.c"]
 C_KERNELS = ["csrc/kernels.c"]
 HEADERS = ["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/kernels_vectorised.h",
-           "csrc/kernels_instances.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h", "csrc/cpu.h",
+           "csrc/kernels_instances.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h", "csrc/gemm_avx2_panel.h",
+           "csrc/gemm_panel_calls.h", "csrc/gemm_driver.h", "csrc/gemm_internal.h", "csrc/cpu.h",
            "csrc/portable.h", "csrc/platform.h"]
 
 
@@ -69,7 +70,7 @@ class BuildExt(build_ext):
 
 
 EXTENSIONS = [
-    extension("_blas", ["csrc/gemm.c"]),
+    extension("_blas", ["csrc/gemm.c", "csrc/gemm_avx2.c"]),
     extension("dense", C_KERNELS),
     extension("activations", C_KERNELS),
     extension("losses", C_KERNELS),

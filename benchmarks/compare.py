@@ -2,7 +2,7 @@
 
     FASTNN_DATA=/path/to/data PYTHONPATH=. python benchmarks/compare.py \
         [--threads 1 2] [--quick] [--out benchmarks/results.json] [--plot benchmarks/scaling.png] \
-        [--only netA,netB,iris,inference,float64,scaling]
+        [--only netA,netB,iris,inference,float64,scaling] [--cpu avx2]
     python benchmarks/compare.py --from benchmarks/results.json     # the report again, measuring nothing
 
 The script runs itself once per thread count (``--child --threads N``) and starts each
@@ -180,13 +180,19 @@ def round_trip_ns(threads):
     return min(core_round_trip_ns(20000) for _ in range(3))
 
 
-def thread_environment(threads):
-    """The variables that cap each thread pool when it is loaded."""
+def thread_environment(threads, cpu=None):
+    """The variables that cap each thread pool when it is loaded, and with cpu ("avx2"),
+    each framework's instruction set: fastnn's (FASTNN_CPU), OpenBLAS's kernels, XLA's
+    code generation, PyTorch's ATen kernels and oneDNN's."""
     n = str(threads)
     eigen = "false" if threads == 1 else "true"
-    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
-            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={n}",
-            "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+           "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={n}",
+           "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if cpu == "avx2":
+        env.update(FASTNN_CPU="avx2", OPENBLAS_CORETYPE="Haswell", ATEN_CPU_CAPABILITY="avx2",
+                   ONEDNN_MAX_CPU_ISA="AVX2", XLA_FLAGS=env["XLA_FLAGS"] + " --xla_cpu_max_isa=AVX2")
+    return env
 
 
 class Frameworks:
@@ -959,7 +965,7 @@ RUNNERS = {"netA": run_net_a, "netB": run_net_b, "iris": run_iris, "inference": 
 
 def child(args):
     """Measure every selected workload at ``args.threads`` threads; write JSON to ``args.out``."""
-    expected = thread_environment(args.threads)
+    expected = thread_environment(args.threads, args.cpu)
     unset = [k for k, v in expected.items() if os.environ.get(k) != v]
     if unset:
         log(f"warning: {', '.join(unset)} not set as expected; run compare.py without --child")
@@ -985,7 +991,7 @@ def child(args):
     out = dict(threads=args.threads, cores=sorted(os.sched_getaffinity(0)), versions=fw.versions,
                missing=fw.missing, pools=fw.pools, torch_threads=fw.torch.get_num_threads() if fw.torch else None,
                settings=settings.__dict__, other_load_cores=load, round_trip_ns=trips,
-               openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"), sgemm_kernel=sgemm_kernel(),
+               openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"), sgemm_kernel=sgemm_kernel(), cpu_cap=args.cpu,
                **results.to_json())
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
@@ -1007,8 +1013,8 @@ def run_child(threads, args, path):
         log(f"only {len(cores)} cores available; the {threads}-thread run is skipped")
         return None
     command = [sys.executable, "-X", "faulthandler", os.path.abspath(__file__), "--child", "--threads", str(threads), "--out", path,
-               "--only", ",".join(args.only)] + (["--quick"] if args.quick else [])
-    env = dict(os.environ, **thread_environment(threads))
+               "--only", ",".join(args.only)] + (["--quick"] if args.quick else []) + (["--cpu", args.cpu] if args.cpu else [])
+    env = dict(os.environ, **thread_environment(threads, args.cpu))
     done = subprocess.run(command, env=env, preexec_fn=lambda: os.sched_setaffinity(0, set(cores)))
     if done.returncode != 0:
         log(f"the {threads}-thread run failed (exit {done.returncode})")
@@ -1041,8 +1047,9 @@ def blas_text(run):
     if run.get("openblas_coretype"):
         text += f" (OPENBLAS_CORETYPE={run['openblas_coretype']} is set in the environment)"
     own = run.get("sgemm_kernel")
-    if own == "fastnn-avx512":
-        return f"float32 products: fastnn's own AVX-512 kernel (csrc/gemm.c); float64 and the BLAS floor: SciPy's {text}"
+    if own in ("fastnn-avx512", "fastnn-avx2"):
+        where = "AVX-512 kernel (csrc/gemm.c)" if own == "fastnn-avx512" else "AVX2 + FMA kernel (csrc/gemm_avx2.c)"
+        return f"float32 products: fastnn's own {where}; float64 and the BLAS floor: SciPy's {text}"
     return f"every product through SciPy's {text}"
 
 
@@ -1052,7 +1059,10 @@ def header(runs):
     return (f"fastnn side-by-side benchmark, {datetime.date.today().isoformat()}, {cpu_model()}, "
             f"{os.cpu_count()} logical cores; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".\n"
             f"Matrix products: {blas_text(first)}.\n"
-            "Each thread count runs in its own process, started pinned to that many cores "
+            + ("Every framework capped at AVX2 (FASTNN_CPU=avx2, OPENBLAS_CORETYPE=Haswell, XLA_FLAGS "
+               "--xla_cpu_max_isa=AVX2, ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2, set before any import).\n"
+               if first.get("cpu_cap") == "avx2" else "")
+            + "Each thread count runs in its own process, started pinned to that many cores "
             "(sched_setaffinity) with OMP/OPENBLAS/MKL_NUM_THREADS and XLA_FLAGS set before any import, "
             "then threadpoolctl and torch.set_num_threads; frameworks interleaved in rounds after a "
             "discarded warm-up; medians. × PyTorch is time relative to the PyTorch plain loop "
@@ -1291,6 +1301,9 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(WORKLOADS), help=f"comma-separated, from {','.join(WORKLOADS)}")
     parser.add_argument("--from", dest="from_json", metavar="JSON",
                         help="rebuild the report and plot from a results file written earlier, measuring nothing")
+    parser.add_argument("--cpu", choices=["avx2"], default=None,
+                        help="cap every framework at AVX2 (FASTNN_CPU, OPENBLAS_CORETYPE=Haswell, XLA's "
+                             "--xla_cpu_max_isa, ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA), set before any import")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     asked = [w.strip() for w in args.only.split(",") if w.strip()]

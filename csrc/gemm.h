@@ -1,13 +1,15 @@
-/* fastnn's own single-precision matrix product for CPUs with AVX-512.
+/* fastnn's own single-precision matrix product for CPUs with AVX-512, or with AVX2 and FMA
+ * (the instruction set fnn_cpu_isa() gives, see cpu.h: gemm.c, gemm_avx2.c).
  *
  * fnn_sgemm computes, for row-major matrices,
  *
  *     C := alpha · op(A) · op(B) + beta · C      op(A): m × k, op(B): k × n, C: m × n
  *
  * with op(X) = Xᵀ when trans_x is non-zero (beta = 0: C is not read).  It returns 0 when
- * it has done so, and -1, leaving C untouched, when it cannot run here (no AVX-512F in
- * the CPU or the OS, a compiler without x86 intrinsics, or no memory for its packing
- * buffers); the caller then uses BLAS (fastnn/_kernels/_blas.pyx).
+ * it has done so, and -1, leaving C untouched, when it cannot run here (neither AVX-512 nor
+ * AVX2 and FMA in the CPU and the OS, or FASTNN_CPU=generic; a compiler without x86
+ * intrinsics; or no memory for its packing buffers); the caller then uses BLAS
+ * (fastnn/_kernels/_blas.pyx).
  */
 #ifndef FASTNN_GEMM_H
 #define FASTNN_GEMM_H
@@ -73,7 +75,8 @@ int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, 
  * m × n, ldc floats from a row to the next, as C), applied to each tile of C as it is stored
  * for the last time, with the rounding of fnn_sgd_momentum_f32.  C holds dW afterwards when
  * store_c is non-zero; otherwise its last store is left out, and C holds nothing defined
- * (a depth beyond one block, k > 1024, keeps the partial sums there).  Where a product has
+ * (a depth beyond one block, k > 1024 on AVX-512 and k > 256 on AVX2, keeps the partial
+ * sums there).  Where a product has
  * no room on its side for the update (fnn_sgemm_side_update: the first layer's compacted
  * panels, a few dozen multiply-adds per weight), this does it with no pass of its own
  * over dW.  C, w and v must not overlap, nor be covered by a pending fnn_sgemm_side_update.

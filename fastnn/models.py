@@ -453,9 +453,8 @@ class Sequential:
         return 1, None, "batch"
 
     def _own_gemm(self):
-        """True when this model's products run on fastnn's AVX-512 kernel rather than BLAS."""
-        return (self.backend == "compiled" and self.dtype == np.float32
-                and _blas.sgemm_kernel() == "fastnn-avx512")
+        """True when this model's products run on fastnn's own kernel rather than BLAS."""
+        return self.backend == "compiled" and self.dtype == np.float32 and _blas.sgemm_kernel() != "blas"
 
     def _training_buffers(self, batch_size, velocities=None, n_workers=1, split="batch"):
         """The workspace of one fit: a trainer whose buffers the layers show as X, Z, A, delta, dW, db."""

@@ -1,6 +1,9 @@
-"""fastnn's own float32 GEMM (csrc/gemm.c) against float64 NumPy and against BLAS.
+"""fastnn's own float32 GEMM (csrc/gemm.c: AVX-512; csrc/gemm_avx2.c: AVX2 + FMA) against
+float64 NumPy and against BLAS.
 
-Where the CPU has no AVX-512 the kernel is never used and these tests check BLAS alone.
+These tests check the kernel this CPU runs (capped by FASTNN_CPU: run them again with
+FASTNN_CPU=avx2 to check the AVX2 kernel on an AVX-512 CPU); where the CPU has neither, or
+FASTNN_GEMM=blas, the kernel is never used and they check BLAS alone.
 """
 import os
 import subprocess
@@ -19,8 +22,8 @@ _blas.use_own_sgemm(OWN)
 
 @pytest.fixture(params=["own", "blas"])
 def kernel(request):
-    if request.param == "own" and _blas.sgemm_kernel() != "fastnn-avx512":
-        pytest.skip("this CPU has no AVX-512 (or FASTNN_GEMM=blas): BLAS does every product")
+    if request.param == "own" and _blas.sgemm_kernel() == "blas":
+        pytest.skip("this CPU has neither AVX-512 nor AVX2 (or FASTNN_GEMM=blas): BLAS does every product")
     previous = _blas.use_own_sgemm(request.param == "own")
     yield request.param
     _blas.use_own_sgemm(previous)
@@ -38,11 +41,13 @@ def reference(A, B, trans_a, trans_b):
     return (a.T if trans_a else a) @ (b.T if trans_b else b)
 
 
-# shapes around the kernel's blocking: panels of 10 rows (of 14 from m = 140 on, when C has
-# more than 128 columns), strips of NR = 32 columns, depth blocks of at most 1024 (k cut
-# evenly), row blocks of MC = 140, and rows of A read in place rather than packed when C has
-# at most 128 columns (tall products included: predict's narrow and output layers)
+# shapes around the kernel's blocking: panels of 10 rows (AVX-512: of 14 from m = 140 on, when
+# C has more than 128 columns; AVX2: register tiles of 5 rows and 16 columns), strips of
+# NR = 32 columns, depth blocks of at most 1024 (AVX2: 256; k cut evenly), row blocks of
+# MC = 140, and rows of A read in place rather than packed when C has at most 128 columns
+# (tall products included: predict's narrow and output layers)
 SHAPES = [(1, 1, 1), (10, 32, 1024), (11, 33, 1025), (9, 31, 1023), (12, 40, 2500), (100, 64, 784), (784, 64, 100),
+          (5, 16, 256), (6, 17, 257), (4, 15, 255), (15, 48, 513), (7, 8, 9),
           (100, 10, 64), (121, 17, 770), (139, 40, 30), (140, 32, 16), (141, 65, 900), (240, 96, 5),
           (3, 1000, 2), (50, 1024, 1024), (300, 130, 97), (20, 128, 33), (29, 129, 460),
           (293, 128, 50), (1030, 10, 100), (283, 129, 31)]
@@ -118,7 +123,7 @@ def test_rows_picked_by_index_are_read_in_place(n_data, k_cols, n_picked, n, tra
     layer reads each batch from the data this way): bit for bit the product of the gathered
     copy A[rows] followed by + bias and relu, and within float32 rounding of float64 NumPy;
     rows may repeat."""
-    if _blas.sgemm_kernel() != "fastnn-avx512":
+    if _blas.sgemm_kernel() == "blas":
         assert not _blas.matmul_rows(np.zeros((2, 2), np.float32), np.zeros(2, np.intp),
                                      np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))
         pytest.skip("rows are read in place by fastnn's own kernel only")
@@ -157,7 +162,7 @@ def test_skipping_zero_columns_changes_nothing(n_data, k_cols, n_picked, n, tran
     and meets only B's matching rows: the sums are the same terms in the same order less
     exact zeros, so C is bit for bit that of the dense product, with bias and relu, with
     panels cut short at the edges, with rows of A all zero and with A fully dense."""
-    if _blas.sgemm_kernel() != "fastnn-avx512":
+    if _blas.sgemm_kernel() == "blas":
         pytest.skip("the columns are skipped by fastnn's own kernel only")
     rng = np.random.default_rng(7 * n_data + k_cols + n_picked + n)
     for density in (0.0, 0.05, 0.2, 1.0):
@@ -182,7 +187,7 @@ def test_momentum_applied_as_dw_is_stored(n_data, k_cols, n_picked, n):
     momentum step V := μ·V − γ·dW;  W := W + V: bit for bit the product followed by
     sgd_update's pass, with panels cut short, depth past one block (1030 rows), columns
     skipped or not, rows picked or all; C holds dW when asked for."""
-    if _blas.sgemm_kernel() != "fastnn-avx512":
+    if _blas.sgemm_kernel() == "blas":
         pytest.skip("the update is fused into fastnn's own kernel only")
     from fastnn._kernels.optim import sgd_update
     rng = np.random.default_rng(n_data + k_cols + n_picked + n)
@@ -210,7 +215,7 @@ def test_momentum_applied_as_dw_is_stored(n_data, k_cols, n_picked, n):
 def test_skipping_zero_columns_keeps_nan_and_inf(trans_a):
     """A NaN or an infinity in op(A) is not zero: its column is kept, and it reaches C as in
     the dense product (NaN, or ±inf where the row of B has no zero)."""
-    if _blas.sgemm_kernel() != "fastnn-avx512":
+    if _blas.sgemm_kernel() == "blas":
         pytest.skip("the columns are skipped by fastnn's own kernel only")
     A = np.zeros((40, 300), np.float32)
     A[3, 17], A[25, 290] = np.nan, np.inf
@@ -239,12 +244,20 @@ def test_rows_picked_by_index_are_checked():
 
 
 def test_kernel_report_and_choice():
-    assert _blas.sgemm_kernel() in ("fastnn-avx512", "blas")
+    assert _blas.sgemm_kernel() in ("fastnn-avx512", "fastnn-avx2", "blas")
     previous = _blas.use_own_sgemm(False)
     try:
         assert _blas.sgemm_kernel() == "blas"
     finally:
         _blas.use_own_sgemm(previous)
+
+
+def test_kernel_follows_the_instruction_set():
+    """fastnn's own float32 kernel runs from AVX2 + FMA up, the one of the level FASTNN_CPU
+    leaves (AVX-512: gemm.c, AVX2: gemm_avx2.c); plain C means BLAS."""
+    expected = {"avx512": "fastnn-avx512", "avx2": "fastnn-avx2", "generic": "blas"}[_blas.cpu_isa()[1]]
+    own = os.environ.get("FASTNN_GEMM", "auto").strip().lower() in ("", "auto")
+    assert _blas.sgemm_kernel() == (expected if own else "blas")
 
 
 def test_bad_environment_choice_is_named(tmp_path):

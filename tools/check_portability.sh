@@ -37,7 +37,7 @@ failed=0
 summary=()
 
 # every C file of csrc/ plus the C test of the platform layer and the thread team
-SOURCES=(csrc/cpu.c csrc/platform.c csrc/team.c csrc/kernels.c csrc/gemm.c)
+SOURCES=(csrc/cpu.c csrc/platform.c csrc/team.c csrc/kernels.c csrc/gemm.c csrc/gemm_avx2.c)
 TEST=tests/c/test_platform.c
 WARN=(-std=c11 -O2 -Wall -Wextra -Werror=implicit-function-declaration -Werror)
 

@@ -2,9 +2,11 @@
 
 Every matrix product of the compiled backend goes through :func:`gemm`:
 
-* float32 on a CPU with AVX-512 (unless ``FASTNN_CPU`` caps it lower): fastnn's own blocked kernel (``csrc/gemm.c``), which
-  runs the course's layer shapes about 1.7× faster than SciPy's OpenBLAS did on the
-  benchmark machine;
+* float32 on a CPU with AVX-512, or with AVX2 and FMA (unless ``FASTNN_CPU`` caps it
+  lower): fastnn's own blocked kernel (``csrc/gemm.c``, ``csrc/gemm_avx2.c``), which
+  fuses bias, activation, relu's derivative and the momentum step into the products and
+  reads the batch in place; on AVX-512 it runs the course's layer shapes about 1.7×
+  faster than SciPy's OpenBLAS did on the benchmark machine;
 * everything else (float64, other CPUs, or ``FASTNN_GEMM=blas`` in the environment):
   ``scipy.linalg.cython_blas``, the BLAS SciPy ships (the route scikit-learn's Cython
   takes). BLAS is column-major and fastnn's buffers are row-major: a row-major matrix
@@ -52,7 +54,7 @@ cdef extern from "gemm.h" nogil:
 
 include "_cpu.pxi"
 
-from fastnn._kernels._cpu cimport fnn_cpu_detected_isa
+from fastnn._kernels._cpu cimport fnn_cpu_detected_isa, FNN_ISA_AVX512
 from fastnn._kernels import _isa
 
 if _isa.REQUESTED is not None and fnn_cpu_detected_isa() < _ISA_CAP:
@@ -76,12 +78,15 @@ cdef bint _own_sgemm = _choice == "auto" and fnn_sgemm_available() == 1
 
 
 def sgemm_kernel():
-    """Which code runs float32 products: "fastnn-avx512" or "blas" (float64 always uses BLAS)."""
-    return "fastnn-avx512" if _own_sgemm else "blas"
+    """Which code runs float32 products: "fastnn-avx512", "fastnn-avx2" or "blas" (float64
+    always uses BLAS)."""
+    if not _own_sgemm:
+        return "blas"
+    return "fastnn-avx512" if fnn_cpu_isa() >= FNN_ISA_AVX512 else "fastnn-avx2"
 
 
 def use_own_sgemm(bint flag):
-    """Choose fastnn's AVX-512 kernel (True, where the CPU has it) or BLAS (False) for
+    """Choose fastnn's own kernel (True, where the CPU has AVX-512 or AVX2) or BLAS (False) for
     float32 products; returns the previous choice. For benchmarks and tests: do not call
     it while another thread is computing."""
     global _own_sgemm

@@ -78,6 +78,9 @@ static void tls_work(void *arg, int worker)
     for (int i = 0; i < 1000; i++) fnn_thread_yield();
     int *again = fnn_tls_get();
     l->ok[worker] = again == mine && *again == 1000 + worker && ((size_t)mine % 64) == 0;
+    /* the key is the one the GEMM keeps its workspace in: a thread that goes on (worker 0
+     * is this program's main thread) must not leave an int there for the products below */
+    if (fnn_tls_set(NULL) == 0) fnn_aligned_free(mine);
 }
 
 /* The momentum step v := fma(μ, v, −γ·g) rounds once on every instruction set: bit for bit
