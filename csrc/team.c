@@ -46,6 +46,10 @@ static void fnn_thread_main(void *p)
     if (go > 0) job->work(job->arg, job->worker);
 }
 
+static int start_limit = -1;      /* fnn_team_limit_threads */
+
+void fnn_team_limit_threads(int n) { start_limit = n; }
+
 int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg)
 {
     fnn_thread *threads[FNN_MAX_WORKERS];
@@ -56,6 +60,7 @@ int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg)
     int started = 1;
     for (int w = 1; w < n_workers; w++) {
         jobs[w] = (fnn_job){work, arg, w, &start};
+        if (start_limit >= 0 && started - 1 >= start_limit) break;
         if ((threads[w] = fnn_thread_start(fnn_thread_main, &jobs[w])) == NULL) break;
         started++;
     }

@@ -35,6 +35,10 @@ void fnn_barrier_wait(fnn_barrier *barrier);
  * all have finished. Returns 0, or -1 if a thread could not be started (then nothing ran). */
 int fnn_team_run(int n_workers, void (*work)(void *arg, int worker), void *arg);
 
+/* For tests of the fallback: later calls of fnn_team_run start at most n threads (n < 0: no
+ * limit), as if the others could not be started.  Not for use while a team runs. */
+void fnn_team_limit_threads(int n);
+
 /* The mean time, in ns, for a cache line to go from one worker of a team of two to the
  * other and back (each waits for the other's write, then writes): the cost of every value
  * one worker writes and the other reads, and of each barrier.  Returns -1 if the second

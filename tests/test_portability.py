@@ -152,3 +152,31 @@ def test_command_line_config(capsys):
     from fastnn.cli import main
     assert main(["config"]) == 0
     assert "instruction set:" in capsys.readouterr().out
+
+
+def test_a_thread_that_cannot_start_leaves_the_call_to_one_worker():
+    """If the second training (or predict) thread cannot be started, the call runs on the
+    calling thread alone: the same model as a one-worker fit, the same predictions."""
+    from fastnn import Sequential
+    from fastnn._kernels import train
+    from fastnn.layers import Dense
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 300), dtype=np.float32)       # more inputs than the batch has rows
+    y = rng.integers(0, 10, 400)
+    results = []
+    for workers, limit in ((1, -1), (2, 0)):
+        model = Sequential([Dense(32, activation="relu", input_shape=(300,)), Dense(10, activation="softmax")],
+                           seed=0)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+        model._thread_plan = lambda batch_size, w=workers: (w, 1, "batch")
+        train._limit_threads(limit)
+        try:
+            model.fit(x, y, batch_size=100, epochs=2, verbose=0, seed=0)
+            out = train.forward(x, [l.W for l in model.layers], [l.b for l in model.layers], ["relu", "softmax"],
+                                np.empty((400, 10), np.float32), chunk=64, n_workers=2)
+        finally:
+            train._limit_threads(-1)
+        results.append((model.get_weights(), out))
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -66,6 +66,7 @@ cdef extern from "team.h" nogil:
     long long fnn_counter_take(fnn_counter *counter)
     int fnn_team_run(int n_workers, void (*work)(void *arg, int worker) noexcept nogil, void *arg)
     double fnn_team_round_trip_ns(long long rounds)
+    void fnn_team_limit_threads(int n)
 
 # Loss kinds; the first three are fused with the output activation, the others take ∂L/∂A
 # back through it.
@@ -576,8 +577,13 @@ cdef class Trainer:
                 _worker(&shared, 0)
             else:
                 status = fnn_team_run(self.n_workers, _worker, &shared)
-        if status != 0:
-            raise RuntimeError(f"could not start {self.n_workers} training threads")
+                if status != 0:
+                    # a thread could not be started (nothing ran): the whole call on this
+                    # one, split by batch rows, which gives a single worker's results
+                    shared.n_workers = 1
+                    shared.by_units = shared.first_by_units = False
+                    fnn_barrier_init(&shared.barrier, 1)
+                    _worker(&shared, 0)
         if loop.penalised and shared.done > 0:         # the last step's penalty (see _work)
             penalty = 0
             for v in range(self.n_workers):
@@ -1322,6 +1328,12 @@ cdef struct Floor:
     bint is_float
 
 
+def _limit_threads(int n):
+    """For tests: later calls start at most n extra threads (n < 0: no limit), as if the
+    others could not be started; training and predict then run on the calling thread."""
+    fnn_team_limit_threads(n)
+
+
 def core_round_trip_ns(long long rounds=20000):
     """The mean time, in nanoseconds, for a cache line to go from one training worker's core
     to the other's and back (two threads taking turns to write one value), for benchmarks.
@@ -1535,11 +1547,12 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
                 _forward_worker(&f, 0)
             else:
                 status = fnn_team_run(n_workers, _forward_worker, &f)
+                if status != 0:           # a thread could not be started: this one takes every chunk
+                    f.n_workers = 1
+                    _forward_worker(&f, 0)
     finally:
         free(layers)
         free(packed_W)
-    if status != 0:
-        raise RuntimeError(f"could not start {n_workers} threads")
     if f.nonfinite[0] + f.nonfinite[1]:
         raise ValueError(f"X holds {f.nonfinite[0] + f.nonfinite[1]} NaN or infinite values")
     return out
