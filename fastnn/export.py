@@ -31,7 +31,6 @@ Needs the ``onnx`` package: ``pip install fastnn[onnx]``.
 """
 import math
 import os
-import tempfile
 
 import numpy as np
 
@@ -174,18 +173,7 @@ def save_onnx(model, path, opset=DEFAULT_OPSET):
     path = os.fspath(path)
     proto = to_onnx(model, opset)
     onnx.checker.check_model(proto)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".onnx.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from fastnn.io import write_atomically
+    data = proto.SerializeToString()
+    write_atomically(path, lambda f: f.write(data), suffix=".onnx.tmp")
     return path

@@ -73,15 +73,21 @@ def save_model(model, path):
 
 
 def _write_atomically(path, arrays, manifest):
-    """np.savez of ``arrays`` and the JSON ``manifest`` to a temporary file in the same folder,
-    then os.replace: a reader sees the old file or the new one, never half of one."""
+    """np.savez of ``arrays`` and the JSON ``manifest``, written atomically (write_atomically)."""
     arrays = dict(arrays)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomically(path, write, suffix=".tmp"):
+    """``write(f)`` into a temporary file in the same folder as ``path``, flushed to disk, then
+    os.replace: a reader sees the old file or the new one, never half of one, and a failed
+    write leaves the old file as it was."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=suffix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

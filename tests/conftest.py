@@ -113,3 +113,19 @@ def strategies():
     """Hypothesis strategies, drawn inside ``@given(data=st.data())`` tests."""
     return SimpleNamespace(values=values, laid_out=laid_out, dims=dims, float_dtypes=st.sampled_from(FLOAT_DTYPES),
                            fuzz_dtypes=st.sampled_from(FUZZ_DTYPES), layouts=st.sampled_from(LAYOUTS))
+
+
+@pytest.fixture(scope="session")
+def mnist_flat():
+    """Real MNIST as (x, y, x_test, y_test), images flattened to 784 float32 values in [0, 1];
+    skips without the data, fails without it under FASTNN_REQUIRE_DATA=1 (as in CI)."""
+    import os
+    from fastnn.datasets import DatasetNotFoundError, load_mnist
+    try:
+        (x, y), (xt, yt) = load_mnist(download=False)
+    except DatasetNotFoundError as exc:
+        if os.environ.get("FASTNN_REQUIRE_DATA") == "1":
+            pytest.fail(f"FASTNN_REQUIRE_DATA=1 but MNIST is missing: {exc}")
+        pytest.skip("real MNIST not found: set FASTNN_DATA to the folder holding mnist/")
+    return (x.reshape(len(x), -1).astype(np.float32) / 255, y,
+            xt.reshape(len(xt), -1).astype(np.float32) / 255, yt)

@@ -1,6 +1,5 @@
 """Dropout: inverted dropout in training (the same mask forward and backward), the identity
 in predict and evaluate, reproducible from the model's seed, the same in both backends."""
-import os
 
 import numpy as np
 import pytest
@@ -186,17 +185,9 @@ def test_bad_places_and_rates():
         model.fit(np.zeros((5, 4)), np.zeros(5, dtype=int), verbose=0)
 
 
-def test_dropout_on_mnist():
+def test_dropout_on_mnist(mnist_flat):
     """784-256-10 with Dropout(0.2) and RMSprop: three epochs reach 97% on the test digits."""
-    from fastnn.datasets import DatasetNotFoundError, load_mnist
-    try:
-        (x, y), (xt, yt) = load_mnist(download=False)
-    except DatasetNotFoundError as exc:
-        if os.environ.get("FASTNN_REQUIRE_DATA") == "1":
-            pytest.fail(f"FASTNN_REQUIRE_DATA=1 but MNIST is missing: {exc}")
-        pytest.skip("real MNIST not found: set FASTNN_DATA to the folder holding mnist/")
-    x = x.reshape(len(x), -1).astype(np.float32) / 255
-    xt = xt.reshape(len(xt), -1).astype(np.float32) / 255
+    x, y, xt, yt = mnist_flat
     model = Sequential([Dense(256, activation="relu", input_shape=(784,)), Dropout(0.2),
                         Dense(10, activation="softmax")], seed=0)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="rmsprop", metrics=["accuracy"])

@@ -494,18 +494,9 @@ def test_against_keras(name, extra, monkeypatch):
 
 # ---------------------------------------------------------------- on real MNIST
 
-def test_adam_with_l2_on_mnist(tmp_path):
+def test_adam_with_l2_on_mnist(mnist_flat):
     """784-64-10 with Adam and an L2 penalty: three epochs reach 96% on the 10,000 test digits."""
-    import os
-    from fastnn.datasets import DatasetNotFoundError, load_mnist
-    try:
-        (x, y), (xt, yt) = load_mnist(download=False)
-    except DatasetNotFoundError as exc:
-        if os.environ.get("FASTNN_REQUIRE_DATA") == "1":
-            pytest.fail(f"FASTNN_REQUIRE_DATA=1 but MNIST is missing: {exc}")
-        pytest.skip("real MNIST not found: set FASTNN_DATA to the folder holding mnist/")
-    x = x.reshape(len(x), -1).astype(np.float32) / 255
-    xt = xt.reshape(len(xt), -1).astype(np.float32) / 255
+    x, y, xt, yt = mnist_flat
     model = Sequential([Dense(64, activation="relu", input_shape=(784,), kernel_regularizer=regularizers.L2(1e-5)),
                         Dense(10, activation="softmax")], seed=0)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])

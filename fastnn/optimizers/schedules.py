@@ -46,49 +46,41 @@ def _steps(step):
     return np.asarray(step, dtype=np.float64)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """γ_t = γ₀ · decay_rate^(t / decay_steps)   (staircase: ⌊t / decay_steps⌋)."""
+class _RateDecay(LearningRateSchedule):
+    """The settings ExponentialDecay and InverseTimeDecay share; p = t / decay_steps
+    (⌊t / decay_steps⌋ with staircase)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
         self.decay_steps = _positive("decay_steps", decay_steps)
         self.decay_rate = _non_negative("decay_rate", decay_rate)
         self.staircase = bool(staircase)
-        self.name = name
+        self.name = name or type(self).__name__
 
-    def __call__(self, step):
+    def _p(self, step):
         p = _steps(step) / self.decay_steps
-        if self.staircase:
-            p = np.floor(p)
-        return self.initial_learning_rate * np.power(self.decay_rate, p)
+        return np.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class ExponentialDecay(_RateDecay):
+    """γ_t = γ₀ · decay_rate^(t / decay_steps)   (staircase: ⌊t / decay_steps⌋)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * np.power(self.decay_rate, self._p(step))
+
+
+class InverseTimeDecay(_RateDecay):
     """γ_t = γ₀ / (1 + decay_rate · t / decay_steps)   (staircase: ⌊t / decay_steps⌋).
 
     The course's time-based decay, γ / (1 + decay·t), is ``InverseTimeDecay(γ, 1, decay)``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        self.initial_learning_rate = _non_negative("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _non_negative("decay_rate", decay_rate)
-        self.staircase = bool(staircase)
-        self.name = name
-
     def __call__(self, step):
-        p = _steps(step) / self.decay_steps
-        if self.staircase:
-            p = np.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._p(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
