@@ -149,6 +149,23 @@ def test_keras3_activations_run_like_predict(tmp_path, name, dtype):
     np.testing.assert_allclose(session.run(None, {"x": x})[0], model.predict(x), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_is_the_identity_in_the_export(tmp_path, dtype):
+    """Dropout acts only in training: the exported graph has no node for it and runs like predict."""
+    from fastnn.layers import Dropout
+    model = Sequential([Dense(9, activation="relu", input_shape=(6,), name="h"), Dropout(0.5, seed=3),
+                        Dense(5, name="h2"), Activation("tanh"), Dropout(0.2, seed=4),
+                        Dense(3, activation="softmax", name="out")], dtype=dtype, seed=0)
+    model.compile("sparse_categorical_crossentropy", "sgd")
+    model.fit(X, RNG.integers(0, 3, len(X)), epochs=2, verbose=0, seed=0)
+    model.export(tmp_path / "m.onnx")
+    proto = onnx.load(tmp_path / "m.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    assert [n.op_type for n in proto.graph.node] == ["Gemm", "Relu", "Gemm", "Tanh", "Gemm", "Softmax"]
+    x = X.astype(dtype)
+    close(ReferenceEvaluator(proto).run(None, {"x": x})[0], model.predict(x), dtype)
+
+
 def test_a_layer_fastnn_cannot_export_is_named():
     model = Sequential([Dense(4, input_shape=(6,), name="hidden"), Dense(3, name="out")], seed=0)
     model.layers[0].activation = "mystery"
