@@ -156,7 +156,12 @@ part_4() {
     # (from another folder: in the repository root the unbuilt source folder would be imported)
     (cd /tmp && python -c "import pytest, fastnn") 2>/dev/null || { echo "SKIP: python has no pytest or fastnn"; return 77; }
     local ok=0 wheel
-    CC=clang CXX=clang++ python -m pip wheel --no-deps --no-build-isolation -q -w "$work/wheel" . >/dev/null || return 1
+    # from a copy without build/ and compiled modules, so that nothing GCC built is reused
+    mkdir -p "$work/src"
+    tar -C "$root" --exclude=./build --exclude='./.venv*' --exclude='*.so' --exclude='*.o' -cf - . \
+        | tar -C "$work/src" -xf - || return 1
+    (cd "$work/src" && CC=clang CXX=clang++ python -m pip wheel --no-deps --no-build-isolation -q -w "$work/wheel" .) \
+        >/dev/null || return 1
     wheel=$(ls "$work"/wheel/fastnn-*.whl)
     python -m zipfile -e "$wheel" "$work/clang-build" || return 1
     for so in "$work"/clang-build/fastnn/_kernels/*.so; do
