@@ -160,7 +160,7 @@ part_4() {
     mkdir -p "$work/src"
     tar -C "$root" --exclude=./build --exclude='./.venv*' --exclude='*.so' --exclude='*.o' -cf - . \
         | tar -C "$work/src" -xf - || return 1
-    (cd "$work/src" && CC=clang CXX=clang++ python -m pip wheel --no-deps --no-build-isolation -q -w "$work/wheel" .) \
+    (cd "$work/src" && CC=clang CXX=clang++ python -m pip wheel --no-deps -q -w "$work/wheel" .) \
         >/dev/null || return 1
     wheel=$(ls "$work"/wheel/fastnn-*.whl)
     python -m zipfile -e "$wheel" "$work/clang-build" || return 1
