@@ -39,7 +39,7 @@ summary=()
 # every C file of csrc/ plus the C test of the platform layer and the thread team
 SOURCES=(csrc/cpu.c csrc/platform.c csrc/team.c csrc/kernels.c csrc/gemm.c csrc/gemm_avx2.c)
 TEST=tests/c/test_platform.c
-WARN=(-std=c11 -O2 -Wall -Wextra -Werror=implicit-function-declaration -Werror)
+WARN=(-std=c11 -O2 -ffp-contract=off -Wall -Wextra -Werror=implicit-function-declaration -Werror)   # as setup.py
 
 part() {            # part NUMBER "what it proves" function
     local number=$1 what=$2 fn=$3 start status
