@@ -117,12 +117,14 @@ enum {
                                         const real *y_bk, const real *w_b, fnn_int n_b,        \
                                         fnn_int n_k, double scale, real *p_bk,                 \
                                         real *delta_bk, double *loss_sum);                     \
-    /* p := softmax(z); E_b = -sum_k y_bk alpha_k (1 - p_bk)^gamma log p_bk;                  \
-       delta := scale w_b dE_b/dz (exact gradient). alpha_k may be NULL (alpha = 1). */        \
+    /* p := softmax(z); E_b = -sum_k t_bk alpha_k (1 - p_bk)^gamma log p_bk, with the targets  \
+       smoothed t = (1 - ls) y + ls / n_k; delta := scale w_b dE_b/dz (exact gradient).        \
+       alpha_k may be NULL (alpha = 1). */                                                     \
     int fnn_focal_cross_entropy_##sfx(const real *z_bk, const fnn_int *label_b,                \
                                       const real *y_bk, const real *w_b, const real *alpha_k,  \
-                                      double gamma, fnn_int n_b, fnn_int n_k, double scale,    \
-                                      real *p_bk, real *delta_bk, double *loss_sum);           \
+                                      double gamma, double label_smoothing, fnn_int n_b,       \
+                                      fnn_int n_k, double scale, real *p_bk, real *delta_bk,   \
+                                      double *loss_sum);                                       \
     /* a := sigmoid(z); E_b = mean_k [max(z,0) - z y + log(1 + e^-|z|)];                       \
        delta := scale w_b (a - y) / n_k */                                                     \
     void fnn_sigmoid_binary_cross_entropy_##sfx(const real *z_bk, const real *y_bk,            \

@@ -235,12 +235,18 @@ static double FN(focal_term)(double log_p, double q, double alpha, double gamma,
 }
 
 int FN(focal_cross_entropy)(const REAL *z_bk, const fnn_int *label_b, const REAL *y_bk,
-                            const REAL *w_b, const REAL *alpha_k, double gamma, fnn_int n_b,
-                            fnn_int n_k, double scale, REAL *p_bk, REAL *delta_bk,
-                            double *loss_sum)
+                            const REAL *w_b, const REAL *alpha_k, double gamma,
+                            double label_smoothing, fnn_int n_b, fnn_int n_k, double scale,
+                            REAL *p_bk, REAL *delta_bk, double *loss_sum)
 {
-    if (gamma == 0 && alpha_k == NULL)              /* no focal term, no α: cross-entropy itself */
+    if (gamma == 0 && alpha_k == NULL) {            /* no focal term, no α: cross-entropy itself */
+        if (label_smoothing != 0)
+            return FN(softmax_cross_entropy_smoothed)(z_bk, label_b, y_bk, w_b, label_smoothing, n_b, n_k,
+                                                      scale, p_bk, delta_bk, loss_sum);
         return FN(softmax_cross_entropy)(z_bk, label_b, y_bk, w_b, n_b, n_k, scale, p_bk, delta_bk, loss_sum);
+    }
+    /* smoothed targets t_c = keep y_c + spread (keep = 1, spread = 0 without smoothing, exactly y_c) */
+    double keep = 1.0 - label_smoothing, spread = label_smoothing / (double)n_k;
     double total = 0;
     for (fnn_int b = 0; b < n_b; b++) {
         const REAL *z = z_bk + b * n_k;
@@ -248,27 +254,31 @@ int FN(focal_cross_entropy)(const REAL *z_bk, const fnn_int *label_b, const REAL
         REAL m;
         double s = FN(exp_shifted_row)(z, p, n_k, &m);
         double w = w_b != NULL ? (double)w_b[b] : 1.0;
-        double loss_b = 0, F_sum = 0;     /* F_sum = sum_c y_c F_c */
-        fnn_int c_first = 0, c_last = n_k;
+        double loss_b = 0, F_sum = 0;     /* F_sum = sum_c t_c F_c */
+        fnn_int label = -1, c_first = 0, c_last = n_k;
         if (label_b != NULL) {
-            c_first = label_b[b];
-            if (c_first < 0 || c_first >= n_k) return FNN_BAD_LABEL;
-            c_last = c_first + 1;
+            label = label_b[b];
+            if (label < 0 || label >= n_k) return FNN_BAD_LABEL;
+            if (spread == 0) {                      /* only the labelled class has t_c != 0 */
+                c_first = label;
+                c_last = label + 1;
+            }
         }
-        /* the dE/dz of each class is F_c (p - onehot_c): first accumulate F_sum p, then the -y_c F_c terms */
+        /* the dE/dz of each class is F_c (p - onehot_c): first accumulate F_sum p, then the -t_c F_c terms */
         REAL *d = delta_bk != NULL ? delta_bk + b * n_k : NULL;
         if (d != NULL) {
             for (fnn_int k = 0; k < n_k; k++) d[k] = 0;
         }
         for (fnn_int c = c_first; c < c_last; c++) {
-            double y_c = label_b != NULL ? 1.0 : (double)y_bk[b * n_k + c];
-            if (y_c == 0) continue;
+            double y_c = label_b != NULL ? (c == label ? 1.0 : 0.0) : (double)y_bk[b * n_k + c];
+            double t_c = keep * y_c + spread;
+            if (t_c == 0) continue;
             double alpha = alpha_k != NULL ? (double)alpha_k[c] : 1.0;
             double log_p, q, F;
             FN(class_log_prob)(z, p, n_k, c, m, s, &log_p, &q);
-            loss_b += y_c * FN(focal_term)(log_p, q, alpha, gamma, &F);
-            F_sum += y_c * F;
-            if (d != NULL) d[c] -= (REAL)(w * scale * y_c * F);
+            loss_b += t_c * FN(focal_term)(log_p, q, alpha, gamma, &F);
+            F_sum += t_c * F;
+            if (d != NULL) d[c] -= (REAL)(w * scale * t_c * F);
         }
         total += w * loss_b;
         REAL inv = (REAL)(1.0 / s);

@@ -17,8 +17,12 @@ import zlib
 import numpy as np
 
 TASKS = ("iris", "mnist", "fashion-mnist", "digits")
+# The losses that fit the classifier's softmax output, and the hidden layers' activations.
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal_crossentropy",
-          "mse", "mean_squared_error")
+          "mse", "mean_squared_error", "mae", "mean_absolute_error", "huber")
+HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "hard_sigmoid", "linear", "leaky_relu", "elu", "selu", "gelu",
+                      "silu", "swish", "softplus", "softsign")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 # Per task: hidden layers, epochs, batch size, learning rate, momentum, decay (the course's settings
 # for MNIST; small, quick ones for the small tasks).
@@ -75,12 +79,45 @@ def preprocess(x, preprocessing):
 # ---------------------------------------------------------------- commands
 
 
+def make_loss(args, y_train, n_classes):
+    """The loss of `fastnn train`: a name, or a loss object when its parameters were given."""
+    from fastnn import losses
+    from fastnn.utils import compute_class_weight
+    if args.loss == "categorical_focal_crossentropy":
+        alpha = args.focal_alpha
+        if alpha == "balanced":          # α_i = n / (k·n_i)
+            alpha = list(compute_class_weight("balanced", classes=np.arange(n_classes), y=y_train))
+        elif alpha is not None:
+            alpha = float(alpha)
+        return losses.CategoricalFocalCrossentropy(gamma=args.focal_gamma, alpha=alpha,
+                                                   label_smoothing=args.label_smoothing)
+    if args.label_smoothing:
+        if args.loss != "categorical_crossentropy":
+            raise CommandError(f"--label-smoothing applies to the cross-entropies with one-hot targets "
+                               f"(categorical_crossentropy, categorical_focal_crossentropy), not to {args.loss}")
+        return losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+    return args.loss
+
+
+def make_optimizer(args, pick):
+    """The optimizer of `fastnn train`: SGD with the task's (the course's) settings, or another
+    optimizer with Keras' defaults and --lr if given."""
+    from fastnn import optimizers
+    if args.optimizer == "sgd":
+        return optimizers.SGD(learning_rate=pick("lr"), momentum=pick("momentum"), decay=pick("decay"),
+                              nesterov=args.nesterov)
+    given = [flag for flag, value in (("--momentum", args.momentum), ("--decay", args.decay),
+                                      ("--nesterov", args.nesterov or None)) if value is not None]
+    if given:
+        raise CommandError(f"{', '.join(given)} set SGD's update; --optimizer {args.optimizer} does not take them")
+    cls = optimizers.OPTIMIZERS[args.optimizer]
+    return cls() if args.lr is None else cls(learning_rate=args.lr)
+
+
 def cmd_train(args):
     from fastnn import Sequential
-    from fastnn.layers import Dense
-    from fastnn.losses import CategoricalFocalCrossentropy
-    from fastnn.optimizers import SGD
-    from fastnn.utils import compute_class_weight, to_categorical
+    from fastnn.layers import Dense, Dropout
+    from fastnn.utils import to_categorical
     from fastnn.io import check_path
 
     if args.save:
@@ -96,19 +133,12 @@ def cmd_train(args):
     model = Sequential(dtype=args.dtype, backend=args.backend, seed=args.seed)
     for i, units in enumerate(pick("hidden")):
         model.add(Dense(units, activation=args.activation, input_shape=(x_train.shape[1],) if i == 0 else None))
+        if args.dropout:
+            model.add(Dropout(args.dropout, seed=args.seed))
     model.add(Dense(n_classes, activation="softmax",
                     input_shape=None if pick("hidden") else (x_train.shape[1],)))
-    if args.loss == "categorical_focal_crossentropy":
-        alpha = args.focal_alpha
-        if alpha == "balanced":
-            alpha = list(compute_class_weight("balanced", classes=np.arange(n_classes), y=y_train))
-        elif alpha is not None:
-            alpha = float(alpha)
-        loss = CategoricalFocalCrossentropy(gamma=args.focal_gamma, alpha=alpha)
-    else:
-        loss = args.loss
-    optimizer = SGD(learning_rate=pick("lr"), momentum=pick("momentum"), decay=pick("decay"), nesterov=args.nesterov)
-    model.compile(loss=loss, optimizer=optimizer, metrics=["accuracy"])
+    model.compile(loss=make_loss(args, y_train, n_classes), optimizer=make_optimizer(args, pick),
+                  metrics=["accuracy"])
     model.metadata = {"task": args.task, "preprocessing": prep, "class_names": class_names}
     if args.features:
         model.metadata["features"] = list(args.features)
@@ -332,6 +362,17 @@ def cmd_config(args):
 # ---------------------------------------------------------------- argument parsing
 
 
+def rate(text):
+    """An argparse type: a number in [0, 1) (a dropout rate, a label smoothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastnn", description="Train and use the course's neural networks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -339,14 +380,21 @@ def build_parser():
     train = sub.add_parser("train", help="train a network on a task and report its test accuracy")
     train.add_argument("task", choices=TASKS)
     train.add_argument("--hidden", type=int, nargs="*", metavar="UNITS", help="hidden layer sizes, e.g. 64 64 64")
-    train.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh", "hard_sigmoid", "linear"])
+    train.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS,
+                       help="activation of the hidden layers (default relu)")
+    train.add_argument("--dropout", type=rate, default=0.0, metavar="RATE",
+                       help="a Dropout layer of this rate after each hidden layer")
     train.add_argument("--loss", default="categorical_crossentropy", choices=LOSSES)
+    train.add_argument("--label-smoothing", type=rate, default=0.0, metavar="LS",
+                       help="targets y·(1 − LS) + LS/k for the cross-entropies")
     train.add_argument("--focal-gamma", type=float, default=2.0, help="γ of the focal loss (default 2)")
     train.add_argument("--focal-alpha", default=None, help="α of the focal loss: a number or 'balanced'")
     train.add_argument("--class-weight", choices=["balanced"], default=None,
                        help="balanced cross-entropy: α_i = n / (k·n_i)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int, dest="batch_size")
+    train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
+                       help="sgd (default, with the task's settings) or another with Keras' defaults")
     train.add_argument("--lr", type=float, help="learning rate γ")
     train.add_argument("--momentum", type=float)
     train.add_argument("--decay", type=float, help="rate at step t is lr / (1 + decay·t)")

@@ -273,12 +273,16 @@ class CategoricalFocalCrossentropy(CategoricalCrossentropy):
         None means 1.
     from_logits : bool, default False
         True for a linear output layer (see CategoricalCrossentropy).
+    label_smoothing : float in [0, 1), default 0
+        As in CategoricalCrossentropy: the targets become y·(1 − ls) + ls/k first, so every
+        class c has a term −α_c (1 − ŷ_c)^γ y_c log ŷ_c (Keras 3's formula).
     """
 
     name = "categorical_focal_crossentropy"
 
-    def __init__(self, gamma=2.0, alpha=0.25, from_logits=False):
+    def __init__(self, gamma=2.0, alpha=0.25, from_logits=False, label_smoothing=0.0):
         self.from_logits = _from_logits(from_logits)
+        self.label_smoothing = _label_smoothing(label_smoothing)
         gamma = float(gamma)
         if not np.isfinite(gamma) or gamma < 0:
             raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
@@ -296,13 +300,16 @@ class CategoricalFocalCrossentropy(CategoricalCrossentropy):
         return "focal_cross_entropy"
 
     def kernel_args(self, units):
-        return {"gamma": self.gamma, "alpha": self.alpha, "from_logits": self.from_logits}
+        return {"gamma": self.gamma, "alpha": self.alpha, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
 
     def _fused(self, ops, Z, y, P, delta, w):
-        return ops.focal_cross_entropy(Z, y, P, delta, w, gamma=self.gamma, alpha=self.alpha)
+        return ops.focal_cross_entropy(Z, y, P, delta, w, gamma=self.gamma, alpha=self.alpha,
+                                       label_smoothing=self.label_smoothing)
 
     def get_config(self):
-        return {"name": self.name, "gamma": self.gamma, "alpha": self.alpha, "from_logits": self.from_logits}
+        return {"name": self.name, "gamma": self.gamma, "alpha": self.alpha, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
 
 
 LOSSES = {

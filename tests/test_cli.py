@@ -39,6 +39,28 @@ def test_train_with_focal_loss_and_class_weights(capsys):
     assert code == 0 and "test accuracy" in out
 
 
+def test_train_with_another_optimizer_dropout_and_smoothing(capsys, tmp_path):
+    """Keras' everyday recipe from the command line: Adam, Dropout, label smoothing, gelu."""
+    import fastnn
+    path = tmp_path / "adam.fnn"
+    code, out, _ = run(capsys, "train", "iris", "--optimizer", "adam", "--lr", "0.01", "--dropout", "0.1",
+                       "--activation", "gelu", "--label-smoothing", "0.1", "--epochs", "60", "--seed", "2",
+                       "--verbose", "0", "--save", str(path))
+    assert code == 0
+    assert float(out.split("test accuracy: ")[1].split()[0]) >= 0.9
+    model = fastnn.load_model(path)
+    assert type(model.optimizer).__name__ == "Adam" and model.optimizer.learning_rate == 0.01
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert model.layers[0].activation == "gelu" and model.loss.label_smoothing == 0.1
+
+
+@pytest.mark.parametrize("loss", ["mae", "huber"])
+def test_train_with_the_regression_losses_on_softmax(capsys, loss):
+    code, out, _ = run(capsys, "train", "iris", "--loss", loss, "--optimizer", "rmsprop", "--lr", "0.01",
+                       "--epochs", "40", "--seed", "0", "--verbose", "0")
+    assert code == 0 and float(out.split("test accuracy: ")[1].split()[0]) >= 0.8
+
+
 def test_evaluate_summary_predict(capsys, iris_model, tmp_path):
     code, out, _ = run(capsys, "evaluate", str(iris_model), "iris")
     assert code == 0 and "accuracy: " in out and "45 test samples" in out
@@ -87,7 +109,9 @@ def test_missing_data_keeps_the_folders_searched(capsys, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("argv", [[], ["train"], ["train", "cifar"], ["train", "iris", "--epochs", "0"],
                                   ["train", "iris", "--lr", "fast"], ["train", "iris", "--focal-alpha", "x"],
-                                  ["predict", "model.fnn"]])
+                                  ["predict", "model.fnn"], ["train", "iris", "--dropout", "1"],
+                                  ["train", "iris", "--label-smoothing", "-0.1"], ["train", "iris", "--optimizer", "lion"],
+                                  ["train", "iris", "--activation", "softmax"]])
 def test_usage_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -98,6 +122,14 @@ def test_usage_errors_exit_2(capsys, argv):
 def test_bad_setting_is_one_line(capsys):
     code, _, err = run(capsys, "train", "iris", "--momentum", "3", "--verbose", "0")
     assert code == 1 and "momentum" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, word", [(["--optimizer", "adam", "--momentum", "0.9"], "--momentum"),
+                                        (["--optimizer", "rmsprop", "--nesterov"], "--nesterov"),
+                                        (["--loss", "mae", "--label-smoothing", "0.1"], "--label-smoothing")])
+def test_settings_that_do_not_fit_are_one_line(capsys, argv, word):
+    code, _, err = run(capsys, "train", "iris", *argv, "--verbose", "0")
+    assert code == 1 and word in err and err.count("\n") == 1
 
 
 def test_save_to_a_keras_name_is_refused_before_training(capsys, tmp_path):

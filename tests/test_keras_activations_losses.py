@@ -168,6 +168,10 @@ def keras_loss(name, P, Y, **kw):
         d, r = kw.get("delta", 1.0), P - Y
         return np.where(np.abs(r) <= d, 0.5 * r**2, d * np.abs(r) - 0.5 * d**2).mean(axis=1)
     ls = kw.get("label_smoothing", 0.0)
+    if name == "focal":                  # Σ_c −α (1 − p_c)^γ y_c log p_c, y smoothed first
+        Y = Y * (1 - ls) + ls / Y.shape[1]
+        p = softmax(P, axis=1) if kw.get("from_logits") else P
+        return -(kw["alpha"] * (1 - p) ** kw["gamma"] * Y * np.log(p)).sum(axis=1)
     if name == "cce":
         Y = Y * (1 - ls) + ls / Y.shape[1]
         log_p = log_softmax(P, axis=1) if kw.get("from_logits") else np.log(P)
@@ -190,6 +194,10 @@ CASES = [  # (loss object, the closed form's name and keywords, output activatio
     (losses.BinaryCrossentropy(label_smoothing=0.2), ("bce", dict(label_smoothing=0.2)), "sigmoid", "binary"),
     (losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
      ("bce", dict(from_logits=True, label_smoothing=0.1)), "linear", "binary"),
+    (losses.CategoricalFocalCrossentropy(label_smoothing=0.1),
+     ("focal", dict(gamma=2.0, alpha=0.25, label_smoothing=0.1)), "softmax", "onehot"),
+    (losses.CategoricalFocalCrossentropy(gamma=1.5, alpha=1.0, from_logits=True, label_smoothing=0.3),
+     ("focal", dict(gamma=1.5, alpha=1.0, from_logits=True, label_smoothing=0.3)), "linear", "soft"),
 ]
 CASE_IDS = [f"{c[1][0]}-{c[2]}-{'-'.join(f'{k}={v}' for k, v in c[1][1].items())}" for c in CASES]
 
@@ -365,6 +373,10 @@ def test_same_numbers_as_keras():
          keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), B, Z),
         (losses.BinaryCrossentropy(label_smoothing=0.3),
          keras.losses.BinaryCrossentropy(label_smoothing=0.3), B, expit(Z)),
+        (losses.CategoricalFocalCrossentropy(gamma=2.0, alpha=0.25, label_smoothing=0.1),
+         keras.losses.CategoricalFocalCrossentropy(gamma=2.0, alpha=0.25, label_smoothing=0.1), Y, softmax(Z, axis=1)),
+        (losses.CategoricalFocalCrossentropy(gamma=1.0, alpha=0.5, from_logits=True, label_smoothing=0.2),
+         keras.losses.CategoricalFocalCrossentropy(gamma=1.0, alpha=0.5, from_logits=True, label_smoothing=0.2), Y, Z),
     ]
     for ours, theirs, y_true, y_pred in pairs:
         expected = float(keras.ops.convert_to_numpy(theirs(y_true, y_pred)))

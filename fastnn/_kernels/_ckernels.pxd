@@ -23,8 +23,8 @@ cdef extern from "fastnn_kernels.h" nogil:
 
     int fnn_softmax_cross_entropy_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
     int fnn_softmax_cross_entropy_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)
-    int fnn_focal_cross_entropy_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, const float *alpha_k, double gamma, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
-    int fnn_focal_cross_entropy_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, const double *alpha_k, double gamma, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)
+    int fnn_focal_cross_entropy_f32(const float *z_bk, const fnn_int *label_b, const float *y_bk, const float *w_b, const float *alpha_k, double gamma, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, float *p_bk, float *delta_bk, double *loss_sum)
+    int fnn_focal_cross_entropy_f64(const double *z_bk, const fnn_int *label_b, const double *y_bk, const double *w_b, const double *alpha_k, double gamma, double label_smoothing, fnn_int n_b, fnn_int n_k, double scale, double *p_bk, double *delta_bk, double *loss_sum)
     void fnn_sigmoid_binary_cross_entropy_f32(const float *z_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *a_bk, float *delta_bk, double *loss_sum)
     void fnn_sigmoid_binary_cross_entropy_f64(const double *z_bk, const double *y_bk, const double *w_b, fnn_int n_b, fnn_int n_k, double scale, double *a_bk, double *delta_bk, double *loss_sum)
     void fnn_binary_cross_entropy_f32(const float *a_bk, const float *y_bk, const float *w_b, fnn_int n_b, fnn_int n_k, double scale, float *da_bk, double *loss_sum)

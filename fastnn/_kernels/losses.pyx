@@ -49,10 +49,12 @@ cdef double _softmax_xent(const floating[:, ::1] Z, const fnn_int[::1] label, co
         if focal:
             if floating is float:
                 status = fnn_focal_cross_entropy_f32(cfirst2(Z), ids(label), cfirst2(Y), cfirst1(w), cfirst1(alpha),
-                                                     gamma, n_b, n_k, 1.0 / n_b, first2(P), first2(delta), &total)
+                                                     gamma, ls, n_b, n_k, 1.0 / n_b, first2(P), first2(delta),
+                                                     &total)
             else:
                 status = fnn_focal_cross_entropy_f64(cfirst2(Z), ids(label), cfirst2(Y), cfirst1(w), cfirst1(alpha),
-                                                     gamma, n_b, n_k, 1.0 / n_b, first2(P), first2(delta), &total)
+                                                     gamma, ls, n_b, n_k, 1.0 / n_b, first2(P), first2(delta),
+                                                     &total)
         elif ls != 0:
             if floating is float:
                 status = fnn_softmax_cross_entropy_smoothed_f32(cfirst2(Z), ids(label), cfirst2(Y), cfirst1(w), ls,
@@ -185,14 +187,16 @@ def softmax_cross_entropy(Z, y, P, delta=None, sample_weight=None, label_smoothi
     return _softmax_xent[double](Z, label, Y, w, None, 0.0, False, ls, P, delta)
 
 
-def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alpha=None):
+def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alpha=None, label_smoothing=0.0):
     """Fused softmax + (α-balanced) focal cross-entropy.
 
-    E_b = −α_c (1 − P_b,c)^γ log P_b,c;  L = (1/n) Σ_b w_b E_b;  delta := ∂L/∂Z (exact).
+    E_b = −Σ_c y_b,c α_c (1 − P_b,c)^γ log P_b,c;  L = (1/n) Σ_b w_b E_b;  delta := ∂L/∂Z (exact).
     alpha: None (1), a scalar or one value per class. γ = 0, α = 1 is cross-entropy.
+    With label_smoothing = ls in [0, 1), Y becomes Y (1 − ls) + ls / n_classes.
     """
     dtype = _check_batch("Z", Z)
     gamma = _validate.scalar("gamma", gamma, low=0.0)
+    ls = _validate.label_smoothing(label_smoothing)
     label, Y = _validate.labels("y", y, Z.shape[0], Z.shape[1], dtype)
     w = _validate.sample_weight(sample_weight, Z.shape[0], dtype)
     a = _per_class_alpha(alpha, Z.shape[1], dtype)
@@ -202,8 +206,8 @@ def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alph
     _check_output("P", P, Z, Z=Z, y=targets, sample_weight=w, alpha=a)
     _check_output("delta", delta, Z, Z=Z, y=targets, sample_weight=w, alpha=a, P=P)
     if dtype == _validate.float32:
-        return _softmax_xent[float](Z, label, Y, w, a, gamma, True, 0.0, P, delta)
-    return _softmax_xent[double](Z, label, Y, w, a, gamma, True, 0.0, P, delta)
+        return _softmax_xent[float](Z, label, Y, w, a, gamma, True, ls, P, delta)
+    return _softmax_xent[double](Z, label, Y, w, a, gamma, True, ls, P, delta)
 
 
 def sigmoid_binary_cross_entropy(Z, y, A, delta=None, sample_weight=None, label_smoothing=0.0):

@@ -1281,7 +1281,7 @@ cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, f
         elif kind == SOFTMAX_CE:
             fnn_softmax_cross_entropy_f32(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
         elif kind == FOCAL:
-            fnn_focal_cross_entropy_f32(Z, label, Y, w, alpha, s.gamma, m, n_k, scale, A, delta, loss_sum)
+            fnn_focal_cross_entropy_f32(Z, label, Y, w, alpha, s.gamma, ls, m, n_k, scale, A, delta, loss_sum)
         elif kind == SIGMOID_BCE and ls != 0:
             fnn_sigmoid_binary_cross_entropy_smoothed_f32(Z, Y, w, ls, m, n_k, scale, A, delta, loss_sum)
         elif kind == SIGMOID_BCE:
@@ -1302,7 +1302,7 @@ cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, f
         elif kind == SOFTMAX_CE:
             fnn_softmax_cross_entropy_f64(Z, label, Y, w, m, n_k, scale, A, delta, loss_sum)
         elif kind == FOCAL:
-            fnn_focal_cross_entropy_f64(Z, label, Y, w, alpha, s.gamma, m, n_k, scale, A, delta, loss_sum)
+            fnn_focal_cross_entropy_f64(Z, label, Y, w, alpha, s.gamma, ls, m, n_k, scale, A, delta, loss_sum)
         elif kind == SIGMOID_BCE and ls != 0:
             fnn_sigmoid_binary_cross_entropy_smoothed_f64(Z, Y, w, ls, m, n_k, scale, A, delta, loss_sum)
         elif kind == SIGMOID_BCE:

@@ -231,15 +231,16 @@ def softmax_cross_entropy(Z, y, P, delta=None, sample_weight=None, label_smoothi
     return float(np.dot(w, E) / n)
 
 
-def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alpha=None):
-    """P := softmax(Z);  E_b = −Σ_c y_c α_c (1 − P_c)^γ log P_c  (α-balanced focal loss).
+def focal_cross_entropy(Z, y, P, delta=None, sample_weight=None, gamma=2.0, alpha=None, label_smoothing=0.0):
+    """P := softmax(Z);  E_b = −Σ_c y_c α_c (1 − P_c)^γ log P_c  (α-balanced focal loss);
+    label_smoothing ls first turns y into y·(1 − ls) + ls/k.
 
     With q = 1 − P_c, the gradient of one class's term is
     ∂E/∂z_j = F_c (P_j − [j = c]),  F_c = α_c q^γ (1 − γ P_c log(P_c) / q).
     γ = 0 and α = 1 give plain cross-entropy.
     """
     n, k = Z.shape
-    Y = _as_rows(y, k, Z.dtype).astype(np.float64)
+    Y = _smooth(_as_rows(y, k, Z.dtype).astype(np.float64), label_smoothing, k)
     w = _weights(sample_weight, n)
     a = np.ones(k) if alpha is None else np.broadcast_to(np.asarray(alpha, np.float64), (k,))
     Z64 = Z.astype(np.float64)
@@ -524,7 +525,7 @@ class Trainer:
         if self.loss == "softmax_cross_entropy":
             return softmax_cross_entropy(Z, y, P, delta, w, ls)
         if self.loss == "focal_cross_entropy":
-            return focal_cross_entropy(Z, y, P, delta, w, self.gamma, self.alpha)
+            return focal_cross_entropy(Z, y, P, delta, w, self.gamma, self.alpha, ls)
         if self.loss == "sigmoid_binary_cross_entropy":
             return sigmoid_binary_cross_entropy(Z, y, P, delta, w, ls)
         if self.loss == "binary_cross_entropy":                         # delta holds ∂L/∂A ...
