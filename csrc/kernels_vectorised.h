@@ -175,19 +175,42 @@ FNN_VECTORISED static fnn_int VFN(count_nonfinite)(const REAL *x, fnn_int n)
     return bad;
 }
 
-/* One step of the rule r on w (see fnn_rule in fastnn_kernels.h for the formulas): per
- * value, the gradient's terms (reading w before the step), the decoupled weight decay,
- * then the rule.  The tests that pick the terms are the same for every value: the compiler
- * takes them out of the loops, which it vectorises. */
+/* One step of the rule r on w (see fnn_rule in fastnn_kernels.h for the formulas), a chunk
+ * of FNN_STEP_CHUNK values at a time: first the gradient's terms (reading w before the step)
+ * into a small buffer, then the decoupled weight decay on w, then the rule.  Each of those is
+ * its own simple loop, which the compiler vectorises; with the terms' tests inside one loop
+ * (GCC does not unswitch a loop body this large) Adam ran one value at a time, 6x slower.
+ * Without any term the rule reads g itself. */
+#define FNN_STEP_CHUNK 512
 #define FNN_STEP_LOOP(body)                                                                   \
-    for (fnn_int i = 0; i < n; i++) {                                                         \
-        REAL gi = g[i], wi = w[i];                                                            \
-        if (penalised) gi += l1_ * FN(sign)(wi) + l2x2 * wi;      /* + ∂(penalty)/∂w */        \
-        if (scaled) gi *= scale_;                                 /* clipnorm's scale */       \
-        if (clipped) gi = gi > clip ? clip : (gi < -clip ? -clip : gi);                       \
-        if (decayed) wi -= wi * decay;                            /* w := w − lr·wd·w */       \
-        body                                                                                  \
-        w[i] = wi;                                                                            \
+    for (fnn_int c0 = 0; c0 < n; c0 += FNN_STEP_CHUNK) {                                      \
+        const fnn_int c1 = n - c0 < FNN_STEP_CHUNK ? n : c0 + FNN_STEP_CHUNK;                 \
+        const REAL *gc = g;                   /* the gradient of value i is gc[i] */          \
+        if (adjusted) {                                                                       \
+            for (fnn_int i = c0; i < c1; i++) {                                               \
+                REAL gi = g[i];                                                               \
+                if (penalised) gi += l1_ * FN(sign)(w[i]) + l2x2 * w[i];  /* + ∂(penalty)/∂w */\
+                buffer[i - c0] = gi;                                                          \
+            }                                                                                 \
+            if (scaled) {                                             /* clipnorm's scale */  \
+                for (fnn_int i = 0; i < c1 - c0; i++) buffer[i] *= scale_;                    \
+            }                                                                                 \
+            if (clipped) {                                                                    \
+                for (fnn_int i = 0; i < c1 - c0; i++) {                                       \
+                    REAL gi = buffer[i];                                                      \
+                    buffer[i] = gi > clip ? clip : (gi < -clip ? -clip : gi);                 \
+                }                                                                             \
+            }                                                                                 \
+            gc = buffer - c0;                                                                 \
+        }                                                                                     \
+        if (decayed) {                                                /* w := w − lr·wd·w */  \
+            for (fnn_int i = c0; i < c1; i++) w[i] -= w[i] * decay;                           \
+        }                                                                                     \
+        for (fnn_int i = c0; i < c1; i++) {                                                   \
+            REAL gi = gc[i], wi = w[i];                                                       \
+            body                                                                              \
+            w[i] = wi;                                                                        \
+        }                                                                                     \
     }
 
 FNN_VECTORISED static double VFN(optimizer_step)(const fnn_rule *r, double lr, long long t, REAL *w, const REAL *g,
@@ -196,8 +219,9 @@ FNN_VECTORISED static double VFN(optimizer_step)(const fnn_rule *r, double lr, l
 {
     double penalty = 0;
     const int penalised = l1 != 0 || l2 != 0, clipped = r->clipvalue > 0, decayed = r->weight_decay != 0;
-    const int scaled = scale != 1;
+    const int scaled = scale != 1, adjusted = penalised || scaled || clipped;
     const REAL scale_ = (REAL)scale;
+    REAL buffer[FNN_STEP_CHUNK];
     if (penalised) {                            /* the penalty's value, of w before the step */
         for (fnn_int i = 0; i < n; i++) penalty += l1 * FABS((double)w[i]) + l2 * (double)w[i] * (double)w[i];
     }
@@ -249,6 +273,7 @@ FNN_VECTORISED static double VFN(optimizer_step)(const fnn_rule *r, double lr, l
     return penalty;
 }
 #undef FNN_STEP_LOOP
+#undef FNN_STEP_CHUNK
 
 /* Σ_i (g_i + l1·sign(w_i) + 2·l2·w_i)², in double: the squared norm of the gradient the
  * optimizer's step takes (clipnorm, global_clipnorm) */
