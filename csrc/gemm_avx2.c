@@ -70,13 +70,20 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void transpose8(__m256 r[8])
 #undef MR
 #undef PANEL
 
-/* bs := B[p0 : p0+kc, j0 : j0+nr] as rows of NR floats, zero-padded (the last, narrow strip) */
+/* bs := B[p0 : p0+kc, j0 : j0+nr] as rows of NR floats, zero-padded past nr (a narrow last strip) */
 FNN_TARGET_AVX2 static void pack_b_edge(const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t j0, int kc, int nr,
                                         float *restrict bs)
 {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i in[NR / 8];
     for (int v = 0; v < NR / 8; v++) in[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8 * v), lane);
+    if (nr == NR) {             /* a whole strip: plain loads (a masked load costs more on AMD's cores) */
+        for (int p = 0; p < kc; p++) {
+            const float *src = b + (p0 + p) * ldb + j0;
+            for (int v = 0; v < NR / 8; v++) _mm256_storeu_ps(bs + p * NR + 8 * v, _mm256_loadu_ps(src + 8 * v));
+        }
+        return;
+    }
     for (int p = 0; p < kc; p++) {
         const float *src = b + (p0 + p) * ldb + j0;
         for (int v = 0; v < NR / 8; v++) _mm256_storeu_ps(bs + p * NR + 8 * v, _mm256_maskload_ps(src + 8 * v, in[v]));
