@@ -43,6 +43,19 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void PANEL(packed_step)(__m256 acc[TILE
     }
 }
 
+/* the same step for rows of A in place: acc[i] += row[i][q] · b[q, j0 : j0+16] (bp = b + j0) */
+FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void PANEL(row_step)(__m256 acc[TILE_ROWS][2], const float *const *row,
+                                                            ptrdiff_t q, const float *bp, ptrdiff_t ldb)
+{
+    __m256 b0 = _mm256_loadu_ps(bp + q * ldb), b1 = _mm256_loadu_ps(bp + q * ldb + 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < TILE_ROWS; i++) {
+        __m256 x = _mm256_broadcast_ss(row[i] + q);
+        acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+    }
+}
+
 /* the work on the side of steps p .. p+3: fetch the lines of b_next those steps' rows of B
  * will be read from (the next strip), one line of the side run, and the chunk-th share of
  * the pending momentum step */
@@ -98,6 +111,21 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void PANEL(register_tile)(
         }
 #pragma GCC unroll 1
         for (; p < kc; p++, a += cs_a, bp += ldb) PANEL(packed_step)(acc, a, bp);
+    } else if (col_rows == NULL && cs_a == 1) {
+        /* MR whole rows of A read in place, lda apart or at arows: value (i, q) at row[i][q],
+         * q the p-th kept column (b_rows, a compacted panel) or p; the rows' addresses held
+         * in registers (reloaded from arows at every step, they cost as much as the FMAs) */
+        const float *row[TILE_ROWS];
+        for (int i = 0; i < TILE_ROWS; i++) row[i] = arows != NULL ? arows[i0 + i] : ap + (i0 + i) * rs_a;
+        const float *bp = b + j0;
+        for (; p + SIDE_EVERY <= kc; p += SIDE_EVERY, chunk++) {
+            PANEL(side_work)(p, b_next, b_rows, ldb, side_line, side_n, up, chunk);
+#pragma GCC unroll 1
+            for (int s = 0; s < SIDE_EVERY; s++)
+                PANEL(row_step)(acc, row, b_rows != NULL ? b_rows[p + s] : p + s, bp, ldb);
+        }
+#pragma GCC unroll 1
+        for (; p < kc; p++) PANEL(row_step)(acc, row, b_rows != NULL ? b_rows[p] : p, bp, ldb);
     } else {
         for (; p + SIDE_EVERY <= kc; p += SIDE_EVERY, chunk++) {
             PANEL(side_work)(p, b_next, b_rows, ldb, side_line, side_n, up, chunk);
@@ -221,6 +249,12 @@ FNN_TARGET_AVX2 static int PANEL(find_kept)(const float *const *arows, int kc, i
         for (int i = 0; i < MR; i++)
             nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps(_mm256_maskload_ps(arows[i] + p, in), zero, _CMP_NEQ_UQ));
         unsigned bits = (unsigned)_mm256_movemask_ps(nonzero);
+        if (bits == 0) continue;                /* 8 columns left out (a picture's border) */
+        if (bits == 0xFFu) {                    /* 8 kept: their numbers as one vector */
+            _mm256_storeu_si256((__m256i *)(keep + u), _mm256_add_epi32(_mm256_set1_epi32(p), lane));
+            u += 8;
+            continue;
+        }
         for (int q = 0; q < cols; q++) {        /* without a branch: whether a column is kept is data */
             keep[u] = p + q;
             u += (bits >> q) & 1;
