@@ -6,7 +6,6 @@ Small data only: Iris, and a network trained for 1 epoch on 5,000 MNIST images w
 $FASTNN_DATA holds MNIST, else on scikit-learn's 8 × 8 digits.
 """
 import importlib
-import os
 import sys
 
 import numpy as np
@@ -22,7 +21,7 @@ except ImportError:            # only the missing-matplotlib test runs then
 
 from fastnn import Perceptron, Sequential, plot
 from fastnn.cli import main
-from fastnn.datasets import DatasetNotFoundError, load_digits, load_iris, load_mnist
+from fastnn.datasets import load_digits, load_iris
 from fastnn.layers import Dense
 from fastnn.optimizers import SGD
 
@@ -101,14 +100,8 @@ def iris_mlp():
 def image_model(request):
     """(model, x_test rows in [0, 1], y_test ids, side): a 1-epoch network on 8 × 8 digits or 28 × 28 MNIST."""
     if request.param == "mnist":
-        try:
-            (x_train, y_train), (x_test, y_test) = load_mnist(download=False)
-        except DatasetNotFoundError as exc:
-            if os.environ.get("FASTNN_REQUIRE_DATA") == "1":
-                pytest.fail(f"FASTNN_REQUIRE_DATA=1 but MNIST is missing: {exc}")
-            pytest.skip("real MNIST not found: set FASTNN_DATA to the folder holding mnist/")
-        x_train, y_train = x_train[:5000].reshape(5000, -1) / 255.0, y_train[:5000]
-        x_test, y_test, side = x_test[:2000].reshape(2000, -1) / 255.0, y_test[:2000], 28
+        x_train, y_train, x_test, y_test = request.getfixturevalue("mnist_flat")    # (conftest.py)
+        x_train, y_train, x_test, y_test, side = x_train[:5000], y_train[:5000], x_test[:2000], y_test[:2000], 28
     else:
         x, y = load_digits()
         x_train, y_train, x_test, y_test, side = x[:1200] / 16.0, y[:1200], x[1200:] / 16.0, y[1200:], 8
