@@ -504,3 +504,149 @@ def test_adam_with_l2_on_mnist(mnist_flat):
     assert history.history["loss"][2] < history.history["loss"][1] < history.history["loss"][0]
     accuracy = float(np.mean(model.predict(xt).argmax(axis=1) == yt))
     assert accuracy > 0.96
+
+
+def _keras_float64(monkeypatch):
+    """Keras 3 in float64 (on JAX with JAX_ENABLE_X64), or a skip."""
+    monkeypatch.setenv("JAX_ENABLE_X64", "1")
+    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "jax"))
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() == "jax":
+        import jax
+        if not jax.config.jax_enable_x64:
+            pytest.skip("JAX was imported before without float64 (set JAX_ENABLE_X64=1)")
+    keras.config.set_floatx("float64")
+    return keras
+
+
+VARIANTS = {  # the rules' other forms, four steps each against Keras 3's optimizer
+    "sgd": dict(learning_rate=0.1), "sgd-momentum": dict(learning_rate=0.1, momentum=0.8),
+    "adam-amsgrad": dict(learning_rate=0.01, amsgrad=True), "adam-betas": dict(learning_rate=0.02, beta_1=0.5,
+                                                                               beta_2=0.9, epsilon=1e-3),
+    "rmsprop": dict(learning_rate=0.01), "rmsprop-momentum": dict(learning_rate=0.01, momentum=0.9),
+    "rmsprop-centered": dict(learning_rate=0.01, centered=True, rho=0.8),
+    "adagrad-accumulator": dict(learning_rate=0.1, initial_accumulator_value=0.5, epsilon=1e-3),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_rule_variants_against_keras(variant, monkeypatch):
+    keras = _keras_float64(monkeypatch)
+    name = variant.split("-")[0]
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((4, 6))
+    grads = [rng.standard_normal((4, 6)) for _ in range(5)]
+    variable = keras.Variable(w0, dtype="float64")
+    opt = getattr(keras.optimizers, {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad"}[name])(
+        **VARIANTS[variant])
+    for g in grads:
+        opt.apply_gradients([(keras.ops.convert_to_tensor(g, dtype="float64"), variable)])
+    ours = fastnn.optimizers.get(name).__class__(**VARIANTS[variant])
+    w = w0.copy()
+    state = ours.variables_for([w])[0]
+    for t, g in enumerate(grads):
+        compiled_backend.optimizer_step(ours.rule(), w, g, state, ours.current_learning_rate(t), t)
+    keras.config.set_floatx("float32")
+    np.testing.assert_allclose(w, keras.ops.convert_to_numpy(variable), rtol=1e-9, atol=1e-12)
+
+
+SCHEDULES = {  # (fastnn's, Keras 3's class name, the same arguments)
+    "inverse-time": ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=5, decay_rate=0.3)),
+    "inverse-time-staircase": ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=7, decay_rate=0.5,
+                                                        staircase=True)),
+    "exponential": ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5)),
+    "exponential-staircase": ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5,
+                                                       staircase=True)),
+    "piecewise": ("PiecewiseConstantDecay", dict(boundaries=[10, 50], values=[1.0, 0.5, 0.1])),
+    "polynomial": ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=60, end_learning_rate=0.01,
+                                           power=2.0)),
+    "polynomial-cycle": ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=40, end_learning_rate=0.0,
+                                                 power=0.5, cycle=True)),
+    "cosine": ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=80, alpha=0.2)),
+    "cosine-warmup": ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=80, warmup_target=0.1,
+                                          warmup_steps=15)),
+}
+
+
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
+def test_schedules_against_keras(schedule, monkeypatch):
+    """Every schedule's rate at steps 0 .. 149 as Keras 3 computes it, and the rates the
+    compiled loop receives for a chunk of steps."""
+    keras = _keras_float64(monkeypatch)
+    cls, kwargs = SCHEDULES[schedule]
+    theirs = getattr(keras.optimizers.schedules, cls)(**kwargs)
+    ours = getattr(schedules, cls)(**kwargs)
+    steps = np.arange(150)
+    expected = np.array([keras.ops.convert_to_numpy(theirs(int(t))) for t in steps], dtype=np.float64)
+    # Keras 3 computes CosineDecay in float32 whatever floatx says (its initial rate becomes a
+    # float32 tensor), fastnn in float64: there they agree to float32's precision
+    rtol, atol = (1e-6, 1e-8) if cls == "CosineDecay" else (1e-9, 1e-15)
+    keras.config.set_floatx("float32")
+    np.testing.assert_allclose([ours(int(t)) for t in steps], expected, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(Adam(ours).rates(0, 150), expected, rtol=rtol, atol=atol)
+
+
+MODEL_CASES = {  # (optimizer, penalties of the first layer, loss)
+    "sgd-l2-cce": ("sgd", dict(kernel_regularizer=("L2", 0.01)), "categorical_crossentropy"),
+    "adam-l1-bias-l2-cce-logits": ("adam", dict(kernel_regularizer=("L1", 0.003), bias_regularizer=("L2", 0.02)),
+                                   "cce-logits"),
+    "rmsprop-l1l2-focal": ("rmsprop", dict(kernel_regularizer=("L1L2", 0.002, 0.01)), "focal"),
+    "adamw-cce": ("adamw", {}, "categorical_crossentropy"),
+    "adagrad-l2-focal": ("adagrad", dict(kernel_regularizer=("L2", 0.005)), "focal"),
+    "sgd-cce-logits": ("sgd", {}, "cce-logits"),
+    # Keras 3 computes these three losses in float32 inside fit, even in a float64 model
+    # (its evaluate of MAE is 3e-8 off the float64 mean |ŷ − y|): compared to 1e-6
+    "adam-l1-mse": ("adam", dict(kernel_regularizer=("L1", 0.003)), "mse"),
+    "rmsprop-huber": ("rmsprop", dict(bias_regularizer=("L2", 0.01)), "huber"),
+    "adamw-mae": ("adamw", {}, "mae"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_training_steps_against_keras(case, monkeypatch):
+    """Four train_on_batch steps of the same 4-5-3 model from the same weights on the same
+    batches, in float64, in fastnn and in Keras 3: each optimizer with penalties (Keras adds
+    them to the loss) and one of the losses; the weights and the losses agree to 1e-9."""
+    keras = _keras_float64(monkeypatch)
+    opt_name, penalties, loss_name = MODEL_CASES[case]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 8, 4))
+    ids = rng.integers(0, 3, (4, 8))
+    y = np.eye(3)[ids]
+    settings = {"sgd": dict(learning_rate=0.1, momentum=0.9), "adam": dict(learning_rate=0.01),
+                "adamw": dict(learning_rate=0.01, weight_decay=0.1), "rmsprop": dict(learning_rate=0.01),
+                "adagrad": dict(learning_rate=0.1)}[opt_name]
+    output = "linear" if loss_name in ("mse", "huber", "mae", "cce-logits") else "softmax"
+
+    def penalty(spec, lib):
+        kind, *values = spec
+        return getattr(lib.regularizers, kind)(*values)
+
+    def loss(lib):
+        if loss_name == "focal":
+            return lib.losses.CategoricalFocalCrossentropy(gamma=2.0, alpha=0.25, label_smoothing=0.1)
+        if loss_name == "cce-logits":
+            return lib.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
+        return loss_name
+
+    # (elu, not tanh: Keras 3.15's tanh returns float32 of a float64 tensor)
+    theirs = keras.Sequential([keras.Input((4,)),
+                               keras.layers.Dense(5, activation="elu",
+                                                  **{k: penalty(v, keras) for k, v in penalties.items()}),
+                               keras.layers.Dense(3, activation=output)])
+    theirs.compile(loss=loss(keras), optimizer=getattr(keras.optimizers, type(fastnn.optimizers.get(opt_name)).__name__)(
+        **settings))
+    ours = Sequential([Dense(5, activation="elu", input_shape=(4,),
+                             **{k: penalty(v, fastnn) for k, v in penalties.items()}),
+                       Dense(3, activation=output)], dtype="float64")
+    ours.compile(loss=loss(fastnn), optimizer=type(fastnn.optimizers.get(opt_name))(**settings))
+    ours.set_weights([np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in theirs.get_weights()])
+    tol = 1e-6 if loss_name in ("mse", "huber", "mae") else 1e-9
+    for xb, yb in zip(x, y):
+        expected = float(np.asarray(theirs.train_on_batch(xb, yb)).ravel()[0])
+        got = ours.train_on_batch(xb, yb)
+        got = float(got[0] if isinstance(got, (list, tuple)) else got)
+        assert got == pytest.approx(expected, rel=tol)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, keras.ops.convert_to_numpy(b), rtol=tol, atol=tol * 1e-3)
+    keras.config.set_floatx("float32")
