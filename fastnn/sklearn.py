@@ -68,7 +68,7 @@ except ImportError:                                 # older: the estimator's own
     def _validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-__all__ = ["EXPECTED_FAILED_CHECKS", "FastNNClassifier", "FastNNRegressor"]
+__all__ = ["EXPECTED_FAILED_CHECKS", "FastNNClassifier", "FastNNRegressor", "MLPClassifier", "MLPRegressor"]
 
 THREADS_ENV = "FASTNN_NUM_THREADS"
 
@@ -688,3 +688,7 @@ class FastNNRegressor(RegressorMixin, _FastNNBase):
 
     def _more_tags(self):               # scikit-learn < 1.6
         return {**super()._more_tags(), "multioutput": True}
+
+
+# scikit-learn's MLPClassifier and MLPRegressor with fastnn's compiled training (drop-ins)
+from fastnn._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402
