@@ -127,7 +127,7 @@ class _CompiledMLP:
         penalties = [(0.0, 0.5 * float(self.alpha), 0.0, 0.0)] * n_layers if penalised and self.alpha else None
         trainer = _train.Trainer(X_buffer, layers, acts, loss_kind, n_workers=n_workers, states=extra,
                                  penalties=penalties, sum_over_outputs=True, weighted_mean=True,
-                                 penalty_per_sample=True)
+                                 penalty_per_sample=True, clip_probabilities=float(np.finfo(dtype).eps))
         return trainer, [layer[4] for layer in layers], [layer[5] for layer in layers]
 
     def _own_parameters(self, dtype):
@@ -282,8 +282,12 @@ class _CompiledMLP:
                     if incremental:
                         break
                     if self.n_iter_ == self.max_iter:
-                        warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                                      "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+                        # attributed to scikit-learn's module, so that a script's filter for its
+                        # warning (module="sklearn", as its examples write) catches this one too
+                        warnings.warn_explicit(
+                            "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                            "hasn't converged yet." % self.max_iter, ConvergenceWarning, __file__, 0,
+                            module=_nn.MLPClassifier.__module__)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
 

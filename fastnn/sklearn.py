@@ -44,6 +44,7 @@ processes with one, so a parallel search does not oversubscribe the cores.
 import contextlib
 import numbers
 import os
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -211,10 +212,25 @@ class _FastNNBase(BaseEstimator):
                 if self.early_stopping:
                     callbacks.append(EarlyStopping(monitor="val_loss", patience=self.n_iter_no_change,
                                                    restore_best_weights=True))
-            history = self.model_.fit(
-                X, self._network_targets(targets), batch_size=self.batch_size, epochs=epochs,
-                validation_data=validation_data, shuffle=True, class_weight=self._class_weight_ids(incremental),
-                sample_weight=sample_weight, verbose=self.verbose, callbacks=callbacks, seed=shuffle_seed)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                history = self.model_.fit(
+                    X, self._network_targets(targets), batch_size=self.batch_size, epochs=epochs,
+                    validation_data=validation_data, shuffle=True, class_weight=self._class_weight_ids(incremental),
+                    sample_weight=sample_weight, verbose=self.verbose, callbacks=callbacks, seed=shuffle_seed)
+        diverged = None
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning) and "the loss is" in str(w.message):
+                diverged = str(w.message)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if diverged is not None:
+            # a network whose loss overflowed predicts inf or NaN: no fitted model is left behind
+            for name in ("model_", "loss_curve_", "n_iter_", "validation_loss_curve_", "classes_"):
+                self.__dict__.pop(name, None)
+            raise ValueError(f"training diverged ({diverged}); no fitted model is kept. Scale the inputs and "
+                             f"the targets (e.g. StandardScaler, or TransformedTargetRegressor for the targets) "
+                             f"or lower learning_rate (now {self.learning_rate})")
         self.loss_curve_.extend(history.history["loss"])
         self.n_iter_ += len(history.epoch)
         if "val_loss" in history.history:

@@ -337,7 +337,7 @@ def test_mnist_matches_sklearn():
         if os.environ.get("FASTNN_REQUIRE_DATA"):
             pytest.fail("FASTNN_REQUIRE_DATA is set but FASTNN_DATA is not")
         pytest.skip("MNIST needs FASTNN_DATA")
-    (x_train, y_train), (x_test, y_test) = load_mnist()
+    (x_train, y_train), (x_test, y_test) = load_mnist(download=False)
     X = x_train.reshape(len(x_train), -1)[:6000].astype(np.float64) / 255.0
     Xt = x_test.reshape(len(x_test), -1)[:2000].astype(np.float64) / 255.0
     y, yt = y_train[:6000], y_test[:2000]

@@ -38,7 +38,7 @@ relu's derivative backward (fnn_sgemm_relu_gradient), each bit for bit the separ
 """
 import numpy as np
 from cython cimport floating
-from libc.math cimport isfinite, sqrt
+from libc.math cimport isfinite, log, sqrt
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
@@ -191,6 +191,7 @@ cdef struct Shared:   # what the workers of one train() call share
     void *alpha
     double label_smoothing, huber_delta
     bint sum_over_outputs   # the losses that average over the outputs sum over them instead
+    double clip_probabilities # > 0: the cross-entropies' values take p clipped to [ε, 1 − ε]
     void *probs        # from_logits: the fused loss's probabilities (the output's A holds its Z)
     Loop *loop
     Batch *batch
@@ -323,6 +324,9 @@ cdef class Trainer:
         weighted_mean: with sample weights, a batch's loss is Σ_b w_b E_b / Σ_b w_b rather
         than / m; penalty_per_sample: each step's penalties, value and gradient, are divided
         by the batch's m (or Σ_b w_b), scikit-learn's (α/2)·ΣW² / n_batch.
+    clip_probabilities : float, default 0
+        ε > 0: the value of the softmax and sigmoid cross-entropies takes each probability
+        clipped to [ε, 1 − ε], as scikit-learn's log-loss does (its gradient, ŷ − y, does not).
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
@@ -331,6 +335,7 @@ cdef class Trainer:
     cdef Py_ssize_t batch_size
     cdef double gamma, label_smoothing, huber_delta
     cdef bint sum_over_outputs, weighted_mean, penalty_per_sample
+    cdef double clip_probabilities
     cdef bint is_float
     cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch, _norm_parts, _probs
     cdef readonly object _packed_delta
@@ -347,7 +352,7 @@ cdef class Trainer:
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
                  first_by_units=True, states=None, penalties=None, dropouts=None, label_smoothing=0.0,
                  from_logits=False, huber_delta=1.0, sum_over_outputs=False, weighted_mean=False,
-                 penalty_per_sample=False):
+                 penalty_per_sample=False, clip_probabilities=0.0):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -363,6 +368,9 @@ cdef class Trainer:
         self.sum_over_outputs = bool(sum_over_outputs)
         self.weighted_mean = bool(weighted_mean)
         self.penalty_per_sample = bool(penalty_per_sample)
+        self.clip_probabilities = _validate.scalar("clip_probabilities", clip_probabilities, low=0.0)
+        if self.clip_probabilities >= 0.5:
+            raise ValueError(f"clip_probabilities must be in [0, 0.5), got {clip_probabilities}")
         self.n_layers = len(layers)
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
@@ -599,6 +607,7 @@ cdef class Trainer:
         shared.label_smoothing = self.label_smoothing
         shared.huber_delta = self.huber_delta
         shared.sum_over_outputs = self.sum_over_outputs
+        shared.clip_probabilities = self.clip_probabilities
         shared.probs = addr(self._probs)
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
@@ -1394,9 +1403,36 @@ cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, f
             fnn_exp_poisson_f64(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
         else:
             fnn_mean_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
+    if s.clip_probabilities > 0 and ls == 0 and (kind == SOFTMAX_CE or kind == SIGMOID_BCE):
+        loss_sum[0] = _clipped_cross_entropy(kind, A, label, Y, w, m, n_k, s.clip_probabilities)
     loss_sum[0] *= per_outputs
     if not _fused_kind(kind):     # dA → δ through the output activation
         activation_backward_raw(act, Z, A, delta, delta, m, n_k)
+
+
+cdef double _clipped_cross_entropy(int kind, floating *P, fnn_int *label, floating *Y, floating *w, Py_ssize_t m,
+                                  fnn_int n_k, double eps) noexcept nogil:
+    """Σ_b w_b E_b with each probability p clipped to [ε, 1 − ε] (scikit-learn's log-loss):
+    softmax, E_b = −Σ_k y_k log p_k; sigmoid, E_b = −mean_k [y log p + (1 − y) log(1 − p)]."""
+    cdef double total = 0, row, p, y
+    cdef Py_ssize_t b, k
+    for b in range(m):
+        row = 0
+        for k in range(n_k):
+            p = P[b * n_k + k]
+            p = eps if p < eps else (1 - eps if p > 1 - eps else p)
+            if label != NULL:
+                y = 1.0 if label[b] == k else 0.0
+            else:
+                y = Y[b * n_k + k]
+            if y != 0:
+                row -= y * log(p)
+            if kind == SIGMOID_BCE and y != 1:
+                row -= (1 - y) * log(1 - p)
+        if kind == SIGMOID_BCE:
+            row /= n_k
+        total += row * (w[b] if w != NULL else 1.0)
+    return total
 
 
 cdef struct Floor:

@@ -488,7 +488,7 @@ class Trainer:
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
                  first_by_units=True, states=None, penalties=None, dropouts=None, label_smoothing=0.0,
                  from_logits=False, huber_delta=1.0, sum_over_outputs=False, weighted_mean=False,
-                 penalty_per_sample=False):
+                 penalty_per_sample=False, clip_probabilities=0.0):
         # n_workers, split, first_by_units: the compiled trainer can share each step between
         # threads, by batch rows or by units; here one thread does everything, which gives the
         # same result.
@@ -511,6 +511,9 @@ class Trainer:
         # scikit-learn's reductions (see the compiled Trainer's docstring)
         self.sum_over_outputs, self.weighted_mean = bool(sum_over_outputs), bool(weighted_mean)
         self.penalty_per_sample = bool(penalty_per_sample)
+        self.clip_probabilities = _validate.scalar("clip_probabilities", clip_probabilities, low=0.0)
+        if self.clip_probabilities >= 0.5:
+            raise ValueError(f"clip_probabilities must be in [0, 0.5), got {clip_probabilities}")
         # from the logits of a linear output, the loss's probabilities go to a buffer of their own:
         # the output layer's A is its Z, as predict returns it
         self.from_logits = bool(from_logits) and needs is not None
@@ -547,6 +550,17 @@ class Trainer:
         """Loss of the batch and δ of the output layer (∂L/∂Z), the batch's mean over norm
         samples (m, or Σ w), summed over the outputs with sum_over_outputs."""
         loss = self._loss_and_output_delta_per_m(m, label, Y, w)
+        eps = self.clip_probabilities
+        if eps and not self.label_smoothing and self.loss in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy"):
+            # the value with each probability clipped to [ε, 1 − ε] (scikit-learn's log-loss)
+            P = np.clip((self.P if self.from_logits else self.layers[-1][7])[:m].astype(np.float64), eps, 1 - eps)
+            k = P.shape[1]
+            T = np.eye(k)[label] if label is not None else Y.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                E = -(T * np.log(P)).sum(axis=1)
+                if self.loss == "sigmoid_binary_cross_entropy":
+                    E = (E - ((1 - T) * np.log(1 - P)).sum(axis=1)) / k
+            loss = float(np.dot(_weights(w, m), E) / m)
         factor = m / norm * (self.layers[-1][0].shape[1] if self.sum_over_outputs
                              and self.loss in _MEAN_OVER_OUTPUTS else 1)
         if factor != 1:
