@@ -348,3 +348,32 @@ def test_mnist_matches_sklearn():
     ours, theirs = fit_both("MLPClassifier", X, y, hidden_layer_sizes=(64,), max_iter=6, random_state=0)
     assert_same_fit(ours, theirs, rtol=1e-7)
     assert abs(ours.score(Xt, yt) - theirs.score(Xt, yt)) <= 0.01
+
+
+# ---------------------------------------------------------------- FastNNRegressor: a diverging fit
+
+
+def test_fastnn_regressor_keeps_the_last_finite_weights_and_says_so():
+    from sklearn.model_selection import cross_val_score
+    X, y = load_diabetes(return_X_y=True)              # targets 25-346, unscaled
+    X = X * 10
+    with pytest.warns(RuntimeWarning, match=r"epoch 2, step \d+/\d+.*the loss is (inf|nan).*the weights after "
+                                            r"epoch 1 .* are kept.*Scale"):
+        model = fs.FastNNRegressor(random_state=0, learning_rate=0.05).fit(X, y)
+    assert model.loss_curve_[0] > 1e10 and not np.isfinite(model.loss_curve_[1])
+    assert np.all(np.isfinite(model.predict(X)))
+    assert all(np.all(np.isfinite(w)) for w in model.model_.get_weights())
+    # diverging in its first epoch, a fit keeps the initial weights
+    with pytest.warns(RuntimeWarning, match="the weights from before this fit call are kept"):
+        model = fs.FastNNRegressor(random_state=0, learning_rate=0.5).fit(X, y)
+    initial = fs.FastNNRegressor(random_state=0, epochs=1, learning_rate=0.0).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), initial.predict(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = cross_val_score(fs.FastNNRegressor(random_state=0, learning_rate=0.05), X, y, cv=3)
+    assert np.all(np.isfinite(scores))
+    # scaled as the warning suggests, the same fit trains
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fs.FastNNRegressor(random_state=0, learning_rate=0.05).fit(StandardScaler().fit_transform(X),
+                                                                  (y - y.mean()) / y.std())
