@@ -30,7 +30,6 @@ dense matrix). ``n_threads`` (default None: $FASTNN_NUM_THREADS, else every avai
 core) bounds the threads of a fit: two workers share each step of a large enough network
 (with a single-threaded BLAS), as fastnn's other estimators do.
 """
-import contextlib
 import numbers
 import os
 import warnings
@@ -45,7 +44,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network._base import ACTIVATIONS
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
-from sklearn.utils import gen_batches, shuffle
+from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import validate_data
@@ -96,13 +95,13 @@ class _CompiledMLP:
     # ------------------------------------------------------------ the network in the loop
 
     def _workers(self, batch_size, layer_units):
-        """(n_workers, BLAS threads) for steps of this batch size."""
+        """The loop's workers for steps of this batch size: 2 where the threads allow and a step
+        is large enough. The BLAS runs single-threaded under the loop either way (its threads
+        would only contend with the workers, and on small products with each other)."""
         limit = _n_threads(self.n_threads)
         threads = available_threads() if limit is None else min(limit, available_threads())
         work = batch_size * sum(a * b for a, b in pairwise(layer_units))
-        if threads >= 2 and work >= _SMALL_STEP:
-            return 2, 1
-        return 1, (1 if limit is not None else None)
+        return 2 if threads >= 2 and work >= _SMALL_STEP else 1
 
     def _trainer(self, batch_size, dtype, layer_units, states, penalised, n_workers):
         """A compiled Trainer over coefs_ and intercepts_ (trained in place), and its dW and db
@@ -212,7 +211,7 @@ class _CompiledMLP:
             states = [(opt.ms[l], opt.ms[n_layers + l], opt.vs[l], opt.vs[n_layers + l]) for l in range(n_layers)]
             rule = {"kind": "adam", "beta_1": float(self.beta_1), "beta_2": float(self.beta_2),
                     "epsilon": float(self.epsilon)}
-        n_workers, blas = self._workers(batch_size, layer_units)
+        n_workers = self._workers(batch_size, layer_units)
         trainer, _, _ = self._trainer(batch_size, dtype, layer_units, states, True, n_workers)
         slices = list(gen_batches(n_samples, batch_size))
         steps = len(slices)
@@ -221,15 +220,18 @@ class _CompiledMLP:
         batch_penalties = np.zeros(steps)
         factor = self._data_loss_factor()
         order = np.arange(n_samples, dtype=np.intp)
-        limit = limit_blas(blas) if blas is not None else contextlib.nullcontext()
+        limit = limit_blas(1)
 
         try:
             self.n_iter_ = 0
             with limit:
                 for it in range(self.max_iter):
                     if self.shuffle:
-                        # scikit-learn's draw: the indices shuffled again, with self._random_state
-                        sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                        # scikit-learn's draw (sklearn.utils.shuffle, which resample does without
+                        # replacement): a permutation by self._random_state.shuffle, applied to the order
+                        permutation = np.arange(n_samples)
+                        self._random_state.shuffle(permutation)
+                        sample_idx = sample_idx[permutation]
                         order = np.ascontiguousarray(sample_idx, dtype=np.intp)
                     # Adam's rate: learning_rate_init, bias-corrected in the loop by its step count t;
                     # SGD's: this epoch's (constant, invscaling's or adaptive's)
@@ -318,7 +320,7 @@ class _CompiledMLP:
         n = X_loop.shape[0]
         self._own_parameters(dtype)
         W_loop, b_loop = list(self.coefs_), list(self.intercepts_)     # the loop's own buffers
-        n_workers, blas = self._workers(n, layer_units)
+        n_workers = self._workers(n, layer_units)
         trainer, trainer_dW, trainer_db = self._trainer(n, dtype, layer_units, None, False, n_workers)
         order = np.arange(n, dtype=np.intp)
         loss_out = np.zeros(1)
@@ -346,7 +348,7 @@ class _CompiledMLP:
 
         packed_coef_inter = np.hstack([p.ravel() for p in self.coefs_ + self.intercepts_])
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
-        with (limit_blas(blas) if blas is not None else contextlib.nullcontext()):
+        with limit_blas(1):
             opt_res = scipy.optimize.minimize(
                 loss_grad, packed_coef_inter, method="L-BFGS-B", jac=True,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
@@ -374,7 +376,7 @@ class _CompiledMLP:
         biases = [np.ascontiguousarray(b) for b in self.intercepts_]
         limit = _n_threads(self.n_threads)
         workers = 2 if X.shape[0] >= 256 and available_threads() >= 2 and (limit is None or limit >= 2) else 1
-        with (limit_blas(1) if workers == 2 else contextlib.nullcontext()):
+        with limit_blas(1):
             _train.forward(X, weights, biases, acts, out, n_workers=workers)
         ACTIVATIONS[self.out_activation_](out)
         return out
