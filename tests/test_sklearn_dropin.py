@@ -377,3 +377,58 @@ def test_fastnn_regressor_keeps_the_last_finite_weights_and_says_so():
         warnings.simplefilter("error", RuntimeWarning)
         fs.FastNNRegressor(random_state=0, learning_rate=0.05).fit(StandardScaler().fit_transform(X),
                                                                   (y - y.mean()) / y.std())
+
+
+# ---------------------------------------------------------------- the loop's scikit-learn options, both backends
+
+
+@pytest.mark.parametrize("loss, out_act, n_out", [
+    ("sigmoid_binary_cross_entropy", "sigmoid", 3), ("softmax_cross_entropy", "softmax", 4),
+    ("half_squared_error", "linear", 2), ("exp_poisson", "linear", 2), ("mean_squared_error", "linear", 2)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_trainer_options_match_the_numpy_reference(loss, out_act, n_out, weighted):
+    """sum_over_outputs, weighted_mean, penalty_per_sample, clip_probabilities and batch_penalties:
+    the compiled Trainer against the NumPy reference, step by step, with a smaller last batch."""
+    from fastnn.backend import compiled_backend, numpy_backend
+    rng = np.random.default_rng(0)
+    n, d, h, bs = 37, 5, 6, 8
+    X = rng.standard_normal((n, d))
+    if loss == "softmax_cross_entropy":
+        Y = np.eye(n_out)[rng.integers(0, n_out, n)]
+    elif loss == "exp_poisson":
+        Y = rng.poisson(2.0, (n, n_out)).astype(float)
+    else:
+        Y = (rng.random((n, n_out)) > 0.5).astype(float)
+    Y[0] = 0 if loss != "softmax_cross_entropy" else Y[0]
+    w = rng.uniform(0.2, 2.0, n) if weighted else None
+    weights0 = [rng.standard_normal((d, h)) * 3, rng.standard_normal(h), rng.standard_normal((h, n_out)) * 3,
+                rng.standard_normal(n_out)]
+    order = rng.permutation(n).astype(np.intp)
+    steps = -(-n // bs)
+    results = []
+    for backend in (compiled_backend, numpy_backend):
+        W1, b1, W2, b2 = (a.copy() for a in weights0)
+        z = np.zeros
+        layers = [(W1, b1, z((d, h)), z(h), z((d, h)), z(h), z((bs, h)), z((bs, h)), z((bs, h))),
+                  (W2, b2, z((h, n_out)), z(n_out), z((h, n_out)), z(n_out), z((bs, n_out)), z((bs, n_out)),
+                   z((bs, n_out)))]
+        states = [(z((d, h)), None, z(h), None), (z((h, n_out)), None, z(n_out), None)]
+        trainer = backend.Trainer(z((bs, d)), layers, ["tanh", out_act], loss, states=states,
+                                  penalties=[(0.0, 0.05, 0.0, 0.0)] * 2, sum_over_outputs=True, weighted_mean=True,
+                                  penalty_per_sample=True, clip_probabilities=1e-3)
+        losses, penalties = np.zeros(steps), np.zeros(steps)
+        rule = {"kind": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+        done, *_ = trainer.train(X, None, Y, w, order, 0, steps, 0.01, 0.0, 0.0, False, 0, losses, 0, rule=rule,
+                                 batch_penalties=penalties)
+        assert done == steps
+        results.append((losses, penalties, [W1, b1, W2, b2]))
+    (lc, pc, wc), (ln, pn, wn) = results
+    np.testing.assert_allclose(lc, ln, rtol=1e-10)
+    np.testing.assert_allclose(pc, pn, rtol=1e-10)
+    assert np.all(pc > 0)
+    for a, b in zip(wc, wn):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+    # the penalty of step k: 0.05·ΣW² / (m_k or Σ w) of the weights before the step (the first step's:
+    # the initial weights)
+    norm = w[order[:bs]].sum() if weighted else bs
+    assert pc[0] == pytest.approx(0.05 * (np.sum(weights0[0] ** 2) + np.sum(weights0[2] ** 2)) / norm, rel=1e-12)
