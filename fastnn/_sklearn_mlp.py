@@ -384,20 +384,15 @@ class _CompiledMLP:
 
 _N_THREADS = {"n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None]}
 _SHARED_PARAMS = """
+    Every parameter, method and fitted attribute of scikit-learn's estimator keeps its default
+    and meaning (see scikit-learn's documentation); one parameter is added.
+
     Parameters
     ----------
-    scikit-learn's, with its defaults and meanings (see its documentation), and
-
     n_threads : int or None, default None
         The most threads a fit or predict uses (None: $FASTNN_NUM_THREADS, else every
         available core): two workers share each training step of a network large enough
         (batch × weights ≥ 200,000 multiply-adds), and each predict of 256 rows or more.
-
-    Attributes
-    ----------
-    scikit-learn's: classes_ (the classifier), coefs_, intercepts_, loss_, best_loss_,
-    loss_curve_, validation_scores_, best_validation_score_, t_, n_iter_, n_layers_,
-    n_outputs_, out_activation_, n_features_in_, feature_names_in_.
 """
 
 
