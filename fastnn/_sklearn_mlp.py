@@ -215,7 +215,7 @@ class _CompiledMLP:
         trainer, _, _ = self._trainer(batch_size, dtype, layer_units, states, True, n_workers)
         slices = list(gen_batches(n_samples, batch_size))
         steps = len(slices)
-        sizes = [s.stop - s.start for s in slices]
+        sizes = np.array([s.stop - s.start for s in slices], dtype=np.float64)
         batch_losses = np.zeros(steps)
         batch_penalties = np.zeros(steps)
         factor = self._data_loss_factor()
@@ -252,10 +252,8 @@ class _CompiledMLP:
                             f"the loss became {batch_losses[done]} at epoch {self.n_iter_ + 1}, step {done + 1} of "
                             f"{steps} (that step was not applied): scale the inputs and targets (e.g. "
                             f"StandardScaler) or lower learning_rate_init (now {self.learning_rate_init})")
-                    accumulated_loss = 0.0
-                    for k in range(steps):           # as scikit-learn adds them up, in order
-                        batch_loss = float(batch_losses[k]) * factor + float(batch_penalties[k])
-                        accumulated_loss += batch_loss * sizes[k]
+                    # Σ_k loss_k·m_k added up in order, as scikit-learn does (cumsum is sequential)
+                    accumulated_loss = float(np.cumsum((batch_losses * factor + batch_penalties) * sizes)[-1])
                     self.n_iter_ += 1
                     self.loss_ = accumulated_loss / X_train.shape[0]
                     self.t_ += n_samples
