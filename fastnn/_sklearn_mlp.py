@@ -38,25 +38,26 @@ from itertools import pairwise
 import numpy as np
 import scipy.optimize
 import scipy.sparse
-from sklearn import neural_network as _nn
-from sklearn.base import is_classifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network._base import ACTIVATIONS
-from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
-from sklearn.utils import gen_batches
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import validate_data
+import sklearn
 
-from fastnn._kernels import train as _train
-from fastnn._threads import available_threads, limit_blas
+if tuple(int(part) for part in sklearn.__version__.split(".")[:2] if part.isdigit()) < (1, 7):
+    raise ImportError(f"fastnn.sklearn.MLPClassifier and MLPRegressor extend scikit-learn's own estimators "
+                      f"and need scikit-learn >= 1.7 (sample_weight in their fit); found {sklearn.__version__}")
 
-try:                                            # scikit-learn >= 1.5: iprint or disp, as scipy takes it
-    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-except ImportError:                             # pragma: no cover
-    def _get_additional_lbfgs_options_dict(key, value):
-        return {key: value}
+from sklearn import neural_network as _nn  # noqa: E402
+from sklearn.base import is_classifier  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.neural_network._base import ACTIVATIONS  # noqa: E402
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer  # noqa: E402
+from sklearn.utils import gen_batches  # noqa: E402
+from sklearn.utils._param_validation import Interval  # noqa: E402
+from sklearn.utils.optimize import _check_optimize_result  # noqa: E402
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict  # noqa: E402
+from sklearn.utils.validation import validate_data  # noqa: E402
+
+from fastnn._kernels import train as _train  # noqa: E402
+from fastnn._threads import available_threads, limit_blas  # noqa: E402
 
 THREADS_ENV = "FASTNN_NUM_THREADS"
 

@@ -735,5 +735,11 @@ class FastNNRegressor(RegressorMixin, _FastNNBase):
         return {**super()._more_tags(), "multioutput": True}
 
 
-# scikit-learn's MLPClassifier and MLPRegressor with fastnn's compiled training (drop-ins)
-from fastnn._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402
+def __getattr__(name):
+    """MLPClassifier and MLPRegressor: scikit-learn's, trained by fastnn's compiled loop (drop-ins,
+    in fastnn._sklearn_mlp), imported when first asked for: they subclass scikit-learn's own
+    estimators and need scikit-learn >= 1.7, which FastNNClassifier and FastNNRegressor do not."""
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from fastnn import _sklearn_mlp
+        return getattr(_sklearn_mlp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
