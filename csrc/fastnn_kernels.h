@@ -149,6 +149,14 @@ enum {
     void fnn_huber_##sfx(const real *a_bk, const real *y_bk, const real *w_b, double delta,   \
                          fnn_int n_b, fnn_int n_k, double scale, real *da_bk,                  \
                          double *loss_sum);                                                    \
+    /* E_b = 1/2 sum_k (a - y)^2;  dA := scale w_b (a - y) */                                \
+    void fnn_half_squared_error_##sfx(const real *a_bk, const real *y_bk, const real *w_b,    \
+                                      fnn_int n_b, fnn_int n_k, double scale, real *da_bk,     \
+                                      double *loss_sum);                                       \
+    /* a := e^z;  E_b = sum_k [y log(y/a) - y + a];  delta := scale w_b (a - y) */            \
+    void fnn_exp_poisson_##sfx(const real *z_bk, const real *y_bk, const real *w_b,            \
+                               fnn_int n_b, fnn_int n_k, double scale, real *a_bk,             \
+                               real *delta_bk, double *loss_sum);                              \
     /* softmax_cross_entropy with the targets smoothed: y' = (1 - ls) y + ls / n_k */          \
     int fnn_softmax_cross_entropy_smoothed_##sfx(const real *z_bk, const fnn_int *label_b,     \
                                                  const real *y_bk, const real *w_b,            \

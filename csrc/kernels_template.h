@@ -398,6 +398,49 @@ void FN(huber)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b, double delta
     *loss_sum = total;
 }
 
+/* Half the squared error, summed over the outputs (scikit-learn's MLPRegressor differentiates
+ * this): E_b = 1/2 sum_k (a - y)^2;  dA := scale w_b (a - y) */
+void FN(half_squared_error)(const REAL *a_bk, const REAL *y_bk, const REAL *w_b, fnn_int n_b,
+                            fnn_int n_k, double scale, REAL *da_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        REAL ws = (REAL)(w * scale);
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            double r = (double)a_bk[i] - (double)y_bk[i];
+            row += r * r;
+            if (da_bk != NULL) da_bk[i] = ws * (a_bk[i] - y_bk[i]);
+        }
+        total += w * 0.5 * row;
+    }
+    *loss_sum = total;
+}
+
+/* Half the Poisson deviance of an exponential output, fused: a := e^z;
+ * E_b = sum_k [y log(y / a) - y + a]  (y log(y / a) = 0 where y = 0);  delta := scale w_b (a - y) */
+void FN(exp_poisson)(const REAL *z_bk, const REAL *y_bk, const REAL *w_b, fnn_int n_b, fnn_int n_k,
+                     double scale, REAL *a_bk, REAL *delta_bk, double *loss_sum)
+{
+    double total = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        double w = w_b != NULL ? (double)w_b[b] : 1.0;
+        double row = 0;
+        REAL ws = (REAL)(w * scale);
+        for (fnn_int k = 0; k < n_k; k++) {
+            fnn_int i = b * n_k + k;
+            a_bk[i] = EXP(z_bk[i]);
+            double a = a_bk[i], y = y_bk[i];
+            row += (y != 0 ? y * log(y / a) : 0.0) - y + a;
+            if (delta_bk != NULL) delta_bk[i] = ws * (a_bk[i] - y_bk[i]);
+        }
+        total += w * row;
+    }
+    *loss_sum = total;
+}
+
 /* Label smoothing, as Keras: the targets y become y' = (1 - ls) y + ls / n_k, then as
  * softmax_cross_entropy: E_b = -sum_k y'_k log p_k;  dE/dz = p sum(y') - y'. With class ids,
  * E_b = -(1 - ls) log p_c - (ls / n_k) sum_k log p_k, log p_c as class_log_prob has it. */

@@ -44,6 +44,7 @@ processes with one, so a parallel search does not oversubscribe the cores.
 import contextlib
 import numbers
 import os
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -55,7 +56,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from fastnn import layers as _layers
 from fastnn import losses as _losses
 from fastnn import optimizers as _optimizers
-from fastnn.callbacks import EarlyStopping
+from fastnn.callbacks import Callback, EarlyStopping
 from fastnn.layers import Dense
 from fastnn.losses import CategoricalFocalCrossentropy
 from fastnn.models import Sequential
@@ -68,7 +69,7 @@ except ImportError:                                 # older: the estimator's own
     def _validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-__all__ = ["EXPECTED_FAILED_CHECKS", "FastNNClassifier", "FastNNRegressor"]
+__all__ = ["EXPECTED_FAILED_CHECKS", "FastNNClassifier", "FastNNRegressor", "MLPClassifier", "MLPRegressor"]
 
 THREADS_ENV = "FASTNN_NUM_THREADS"
 
@@ -197,7 +198,8 @@ class _FastNNBase(BaseEstimator):
                 self.model_ = self._new_model(sizes, X.shape[1], self._n_outputs(targets), seed)
                 self.loss_curve_, self.n_iter_ = [], 0
                 self.validation_loss_curve_ = None
-            callbacks, validation_data = [], None
+            finite = _LastFiniteEpoch()
+            callbacks, validation_data = [finite], None
             if incremental:
                 epochs = 1
                 # each call shuffles differently, yet a given sequence of calls is reproducible
@@ -211,15 +213,42 @@ class _FastNNBase(BaseEstimator):
                 if self.early_stopping:
                     callbacks.append(EarlyStopping(monitor="val_loss", patience=self.n_iter_no_change,
                                                    restore_best_weights=True))
-            history = self.model_.fit(
-                X, self._network_targets(targets), batch_size=self.batch_size, epochs=epochs,
-                validation_data=validation_data, shuffle=True, class_weight=self._class_weight_ids(incremental),
-                sample_weight=sample_weight, verbose=self.verbose, callbacks=callbacks, seed=shuffle_seed)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                history = self.model_.fit(
+                    X, self._network_targets(targets), batch_size=self.batch_size, epochs=epochs,
+                    validation_data=validation_data, shuffle=True, class_weight=self._class_weight_ids(incremental),
+                    sample_weight=sample_weight, verbose=self.verbose, callbacks=callbacks, seed=shuffle_seed)
+        diverged = None
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning) and "the loss is" in str(w.message):
+                diverged = str(w.message)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if diverged is not None:
+            self._keep_last_finite(finite, diverged, X)
         self.loss_curve_.extend(history.history["loss"])
         self.n_iter_ += len(history.epoch)
         if "val_loss" in history.history:
             self.validation_loss_curve_ = list(history.history["val_loss"])
         return self
+
+    def _keep_last_finite(self, finite, diverged, X):
+        """After a fit whose loss overflowed: the weights at the end of the last epoch whose loss was
+        finite (or, if those predict a non-finite value on X, the weights from before this fit call)
+        replace the diverged ones, and a RuntimeWarning says which were kept and what to change."""
+        kept = f"the weights after epoch {finite.epoch} (loss {finite.loss:.6g}), the last epoch whose loss was finite,"
+        self.model_.set_weights(finite.weights)
+        if finite.epoch == 0 or not self._predicts_finite(X):
+            self.model_.set_weights(finite.initial)
+            kept = "the weights from before this fit call"
+        warnings.warn(f"training diverged ({diverged}); {kept} are kept. Scale the inputs and the targets "
+                      f"(e.g. StandardScaler, or TransformedTargetRegressor for the targets) or lower "
+                      f"learning_rate (now {self.learning_rate})", RuntimeWarning, stacklevel=3)
+
+    def _predicts_finite(self, X):
+        with np.errstate(all="ignore"):
+            return bool(np.all(np.isfinite(self.model_.predict(np.ascontiguousarray(X, dtype=self._np_dtype)))))
 
     def _hold_out(self, X, targets, sample_weight, seed):
         """Split off validation_fraction of the samples (stratified for a classifier when possible)."""
@@ -295,6 +324,22 @@ class _FastNNBase(BaseEstimator):
     def _more_tags(self):               # scikit-learn < 1.6, where the check had another name
         return {"_xfail_checks": {**EXPECTED_FAILED_CHECKS[type(self).__name__],
                                   "check_sample_weights_invariance": _SAMPLE_WEIGHT_REASON}}
+
+
+class _LastFiniteEpoch(Callback):
+    """Copies of the weights before training and at the end of the last epoch whose loss and
+    weights were finite (an epoch's end, once per epoch: no per-step hook)."""
+
+    def on_train_begin(self, logs=None):
+        self.initial = self.weights = self.model.get_weights()
+        self.epoch, self.loss = 0, float("nan")
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and np.isfinite(loss):
+            weights = self.model.get_weights()
+            if all(np.all(np.isfinite(w)) for w in weights):      # (an update can overflow too)
+                self.weights, self.epoch, self.loss = weights, epoch + 1, float(loss)
 
 
 def _model_state(model):
@@ -688,3 +733,13 @@ class FastNNRegressor(RegressorMixin, _FastNNBase):
 
     def _more_tags(self):               # scikit-learn < 1.6
         return {**super()._more_tags(), "multioutput": True}
+
+
+def __getattr__(name):
+    """MLPClassifier and MLPRegressor: scikit-learn's, trained by fastnn's compiled loop (drop-ins,
+    in fastnn._sklearn_mlp), imported when first asked for: they subclass scikit-learn's own
+    estimators and need scikit-learn >= 1.7, which FastNNClassifier and FastNNRegressor do not."""
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from fastnn import _sklearn_mlp
+        return getattr(_sklearn_mlp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

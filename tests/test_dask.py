@@ -70,3 +70,27 @@ def test_grid_search_on_dask_equals_one_process(client):
     np.testing.assert_array_equal(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
     assert remote.best_score_ >= 0.9
     np.testing.assert_array_equal(remote.predict(x), local.predict(x))
+
+
+def test_mlp_drop_in_grid_search_on_dask_equals_one_process(client):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastnn.sklearn import MLPClassifier
+
+    x, y = load_iris(return_X_y=True)
+
+    def search():
+        model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.01, random_state=0)
+        return GridSearchCV(make_pipeline(StandardScaler(), model),
+                            {"mlpclassifier__solver": ["adam", "sgd"], "mlpclassifier__alpha": [1e-4, 1e-2]}, cv=3)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local = search().fit(x, y)
+        with joblib.parallel_backend("dask"):
+            remote = search().fit(x, y)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(remote.predict(x), local.predict(x))

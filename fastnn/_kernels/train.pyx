@@ -38,7 +38,7 @@ relu's derivative backward (fnn_sgemm_relu_gradient), each bit for bit the separ
 """
 import numpy as np
 from cython cimport floating
-from libc.math cimport isfinite, sqrt
+from libc.math cimport isfinite, log, sqrt
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
@@ -70,8 +70,11 @@ cdef extern from "team.h" nogil:
 
 # Loss kinds; the first three are fused with the output activation, the others take ∂L/∂A
 # back through it.
+# "half_squared_error" (½ Σ_k (a − y)²) and "exp_poisson" (fused with an exponential output, a = e^z)
+# are scikit-learn's MLPRegressor losses.
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
-              "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber")
+              "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber",
+              "half_squared_error", "exp_poisson")
 cdef enum:
     SOFTMAX_CE = 0
     FOCAL = 1
@@ -80,6 +83,13 @@ cdef enum:
     MSE = 4
     MAE = 5
     HUBER = 6
+    HALF_SE = 7
+    EXP_POISSON = 8
+
+
+cdef inline bint _fused_kind(int kind) noexcept nogil:
+    """The loss applies the output activation itself (softmax, sigmoid, exp) and gives δ = ∂L/∂Z."""
+    return kind < BCE or kind == EXP_POISSON
 
 ACCURACY_KINDS = ("none", "argmax", "threshold")
 SPLITS = _validate.SPLITS
@@ -152,6 +162,9 @@ cdef struct Loop:
     bint deferred       # clipnorm or global_clipnorm: the updates wait for every gradient's norm
     bint penalised      # some layer has a penalty, whose value joins each step's loss
     double *losses
+    double *penalties   # each step's penalty, apart from its loss (or NULL: added to losses)
+    bint weighted_mean  # a batch's loss is Σ w E / Σ w (else / m)
+    bint penalty_per_sample   # a step's penalties are divided by the batch's m (or Σ w)
     int accuracy
     char gap[64]        # worker 0 writes what follows every step; the other reads the fields above
     fnn_int hits, counted, last_n
@@ -166,7 +179,8 @@ cdef struct Own:      # what one worker writes in its steps, 128 bytes apart fro
     bint kernel_ready      # its products run on fastnn's kernel and cannot fail
     int parity             # the step's number mod 2: which penalty_part its update adds to
     double penalty_part[2] # the penalties of its parameters before the update, per step parity
-    char pad[72]           # 128 bytes in all
+    double penalty_scale   # this step's factor of the penalties (1, or 1 / m per sample)
+    char pad[64]           # 128 bytes in all
 
 
 cdef struct Shared:   # what the workers of one train() call share
@@ -176,6 +190,8 @@ cdef struct Shared:   # what the workers of one train() call share
     double gamma
     void *alpha
     double label_smoothing, huber_delta
+    bint sum_over_outputs   # the losses that average over the outputs sum over them instead
+    double clip_probabilities # > 0: the cross-entropies' values take p clipped to [ε, 1 − ε]
     void *probs        # from_logits: the fused loss's probabilities (the output's A holds its Z)
     Loop *loop
     Batch *batch
@@ -301,6 +317,16 @@ cdef class Trainer:
         number of classes or 2 for binary); from_logits: the fused kinds on a linear output
         layer, whose A is then its Z (the probabilities go to a buffer of the trainer's own);
         huber_delta > 0, the Huber loss's delta.
+    sum_over_outputs, weighted_mean, penalty_per_sample : how a batch's loss is reduced
+        (scikit-learn's MLP conventions where True; Keras' where False). sum_over_outputs: the
+        losses that take the mean over the output units (the binary cross-entropies, the
+        squared, absolute and Huber errors) take their sum (scikit-learn's multilabel log-loss);
+        weighted_mean: with sample weights, a batch's loss is Σ_b w_b E_b / Σ_b w_b rather
+        than / m; penalty_per_sample: each step's penalties, value and gradient, are divided
+        by the batch's m (or Σ_b w_b), scikit-learn's (α/2)·ΣW² / n_batch.
+    clip_probabilities : float, default 0
+        ε > 0: the value of the softmax and sigmoid cross-entropies takes each probability
+        clipped to [ε, 1 − ε], as scikit-learn's log-loss does (its gradient, ŷ − y, does not).
     """
     cdef Layer *layers
     cdef int n_layers, loss_kind, n_workers
@@ -308,6 +334,8 @@ cdef class Trainer:
     cdef readonly bint first_by_units
     cdef Py_ssize_t batch_size
     cdef double gamma, label_smoothing, huber_delta
+    cdef bint sum_over_outputs, weighted_mean, penalty_per_sample
+    cdef double clip_probabilities
     cdef bint is_float
     cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch, _norm_parts, _probs
     cdef readonly object _packed_delta
@@ -323,7 +351,8 @@ cdef class Trainer:
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
                  first_by_units=True, states=None, penalties=None, dropouts=None, label_smoothing=0.0,
-                 from_logits=False, huber_delta=1.0):
+                 from_logits=False, huber_delta=1.0, sum_over_outputs=False, weighted_mean=False,
+                 penalty_per_sample=False, clip_probabilities=0.0):
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         if len(layers) == 0 or len(layers) != len(activations):
@@ -336,6 +365,12 @@ cdef class Trainer:
         self.gamma = _validate.scalar("gamma", gamma, low=0.0)
         self.label_smoothing = _validate.label_smoothing(label_smoothing)
         self.huber_delta = _validate.huber_delta(huber_delta, "huber_delta")
+        self.sum_over_outputs = bool(sum_over_outputs)
+        self.weighted_mean = bool(weighted_mean)
+        self.penalty_per_sample = bool(penalty_per_sample)
+        self.clip_probabilities = _validate.scalar("clip_probabilities", clip_probabilities, low=0.0)
+        if self.clip_probabilities >= 0.5:
+            raise ValueError(f"clip_probabilities must be in [0, 0.5), got {clip_probabilities}")
         self.n_layers = len(layers)
         if n_workers not in (1, 2):
             raise ValueError(f"n_workers must be 1 or 2, got {n_workers}")
@@ -415,6 +450,9 @@ cdef class Trainer:
             n_in, previous_A = n_out, (D if threshold else A)
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
+        if self.loss_kind == EXP_POISSON:
+            from_logits = False       # the loss applies exp to the linear output's Z itself
+            needs = "linear"
         if needs is not None and from_logits:
             needs = "linear"          # the loss applies softmax / sigmoid to the logits itself
         if needs is not None and out_act != needs:
@@ -441,7 +479,7 @@ cdef class Trainer:
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
               double learning_rate, double decay, double momentum, bint nesterov, long long iteration,
-              double[::1] batch_losses, int accuracy=0, rule=None, rates=None):
+              double[::1] batch_losses, int accuracy=0, rule=None, rates=None, batch_penalties=None):
         """Run ``n_batches`` SGD steps, batches ``first_batch, first_batch + 1, ...`` of ``order``.
 
         X : (n_samples, n_in) data; labels (n_samples,) intp class ids or None; Y (n_samples,
@@ -454,6 +492,9 @@ cdef class Trainer:
         and its settings); its state arrays are each layer's vW, vb and ``states``.
         rates : None (step t's rate is learning_rate / (1 + decay·t)) or an array of at least
         n_batches float64 rates, one per step of the call (a schedule, computed once per call).
+        batch_penalties : None (each step's penalty joins its batch loss) or a float64 array of
+        at least n_batches values, which receives each step's penalty apart (batch_losses then
+        holds the data's loss alone).
 
         Returns (steps_done, iteration, hits, counted): steps_done < n_batches when a batch's
         loss was not finite (that batch is not applied); hits/counted give the accuracy.
@@ -497,6 +538,13 @@ cdef class Trainer:
         if not (0 <= accuracy < len(ACCURACY_KINDS)):
             raise ValueError(f"accuracy must be an index into {ACCURACY_KINDS}")
         cdef const double[::1] step_rates
+        cdef double[::1] step_penalties
+        if batch_penalties is not None:
+            step_penalties = batch_penalties
+            if step_penalties.shape[0] < n_batches:
+                raise ValueError(f"batch_penalties has room for {step_penalties.shape[0]} values, need {n_batches}")
+            for i in range(n_batches):
+                step_penalties[i] = 0
         if rates is not None:
             step_rates = np.ascontiguousarray(rates, dtype=np.float64)
             if step_rates.shape[0] < n_batches:
@@ -538,6 +586,9 @@ cdef class Trainer:
         loop.nesterov = nesterov
         loop.iteration = iteration
         loop.losses = &batch_losses[0] if batch_losses.shape[0] else NULL
+        loop.penalties = &step_penalties[0] if batch_penalties is not None and n_batches > 0 else NULL
+        loop.weighted_mean = self.weighted_mean and sample_weight is not None
+        loop.penalty_per_sample = self.penalty_per_sample
         loop.accuracy = accuracy
         loop.hits = 0
         loop.counted = 0
@@ -555,6 +606,8 @@ cdef class Trainer:
         shared.alpha = addr(self._alpha)
         shared.label_smoothing = self.label_smoothing
         shared.huber_delta = self.huber_delta
+        shared.sum_over_outputs = self.sum_over_outputs
+        shared.clip_probabilities = self.clip_probabilities
         shared.probs = addr(self._probs)
         shared.loop = &loop
         shared.scratch = addr(self._scratch)
@@ -588,7 +641,10 @@ cdef class Trainer:
             penalty = 0
             for v in range(self.n_workers):
                 penalty += shared.own[v].penalty_part[(shared.done - 1) % 2]
-            batch_losses[shared.done - 1] += penalty
+            if loop.penalties != NULL:
+                loop.penalties[shared.done - 1] = penalty
+            else:
+                batch_losses[shared.done - 1] += penalty
         if loop.last_n:
             self.last_batch_size = loop.last_n
         return shared.done, loop.iteration, loop.hits, loop.counted
@@ -647,7 +703,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
     cdef int n_layers = s.n_layers, n_workers = s.n_workers, l, v
     cdef fnn_int n_k = out.n_out, n_in = layers[0].n_in
     cdef Py_ssize_t j, k = 0, start, m, lo, hi, mw, i
-    cdef double total, lr_t
+    cdef double total, lr_t, norm
     # the optimizer's step count t when the call starts; worker 0 adds the call's steps to
     # loop.iteration at its end, which (the first layer split by units: no barrier ends a step)
     # can come before the other worker has taken its last step's rate
@@ -698,6 +754,16 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
             w_rows = rows(batch.w, lo, 1, tag)
             for i in range(mw):
                 w_rows[i] = (<floating *> loop.w)[index[i]]
+        # -- the batch's size for its mean loss: m, or Σ_b w_b (every worker adds up the same
+        #    weights in the same order); a batch whose weights are all 0 keeps m
+        norm = m
+        if loop.weighted_mean and loop.w != NULL:
+            norm = 0
+            for i in range(m):
+                norm += (<floating *> loop.w)[loop.order[start + i]]
+            if norm == 0:
+                norm = m
+        s.own[worker].penalty_scale = 1.0 / norm if loop.penalty_per_sample else 1.0
         # -- this worker's part of the next batch comes towards the caches while the products
         #    of this one run (fastnn's float32 kernel fetches it a line at a time; with BLAS
         #    it is prefetched in one go after the forward pass)
@@ -735,7 +801,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         #    the fused losses write their probabilities P to a buffer of their own, not to A)
         P = rows(s.probs if s.probs != NULL else out.A, lo, n_k, tag)
         _loss(s, out.act, rows(out.Z, lo, n_k, tag), P, rows(out.delta, lo, n_k, tag), n_k, label, Y_rows,
-              w_rows, mw, 1.0 / m, &s.own[worker].loss_part)
+              w_rows, mw, 1.0 / norm, &s.own[worker].loss_part)
         s.own[worker].hits_part = 0
         if loop.accuracy == 1:
             if floating is float:
@@ -775,12 +841,15 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         for v in range(n_workers):
             total += s.own[v].loss_part
         if worker == 0:
-            loop.losses[k] = total / m
+            loop.losses[k] = total / norm
             # the penalties of the step before (of its weights before its update), which every
             # worker has added up by now: each writes step k's into its other part
             if loop.penalised and k > 0:
                 for v in range(n_workers):
-                    loop.losses[k - 1] += s.own[v].penalty_part[(k - 1) % 2]
+                    if loop.penalties != NULL:
+                        loop.penalties[k - 1] += s.own[v].penalty_part[(k - 1) % 2]
+                    else:
+                        loop.losses[k - 1] += s.own[v].penalty_part[(k - 1) % 2]
             if loop.accuracy:
                 for v in range(n_workers):
                     loop.hits += s.own[v].hits_part
@@ -832,7 +901,7 @@ cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, 
     cdef float *target
     if l < s.n_layers - 1 and (L.act == FNN_RELU or L.act == FNN_LINEAR):
         target = <float *> L.A
-    elif l == s.n_layers - 1 and s.loss_kind < BCE and s.probs == NULL:
+    elif l == s.n_layers - 1 and _fused_kind(s.loss_kind) and s.probs == NULL:
         target = <float *> L.Z
     else:
         return False
@@ -891,7 +960,7 @@ cdef inline void _bias_activation_rows(Shared *s, int l, Py_ssize_t lo, Py_ssize
     """Rows lo .. lo + mw of layer l: Z := Z + b, A := g(Z) (the output of a fused loss: Z := Z + b
     only; but from the logits, A := Z as well)."""
     cdef Layer *L = &s.layers[l]
-    if l < s.n_layers - 1 or s.loss_kind >= BCE or s.probs != NULL:
+    if l < s.n_layers - 1 or not _fused_kind(s.loss_kind) or s.probs != NULL:
         bias_activation(L.act, <floating *> L.b, rows(L.Z, lo, L.n_out, tag), rows(L.A, lo, L.n_out, tag),
                         mw, L.n_out)
     else:
@@ -1154,13 +1223,15 @@ cdef void _apply_deferred(Shared *s, int worker, double lr_t, long long t, float
     cdef Py_ssize_t r0, r1, c0, c1
     cdef double *parts = s.norm_parts + worker * 2 * n_layers
     cdef double total, clip = s.loop.rule.clipnorm if s.loop.rule.clipnorm > 0 else s.loop.rule.global_clipnorm
-    cdef double scale_W, scale_b
+    cdef double scale_W, scale_b, ps
     for l in range(n_layers):
         L = &s.layers[l]
         _own_share(s, worker, l, &r0, &r1, &c0, &c1)
+        ps = s.own[worker].penalty_scale
         parts[2 * l] = _sum_squares(<floating *> L.W + r0 * L.n_out, <floating *> L.dW + r0 * L.n_out,
-                                    (r1 - r0) * L.n_out, L.l1W, L.l2W)
-        parts[2 * l + 1] = _sum_squares(<floating *> L.b + c0, <floating *> L.db + c0, c1 - c0, L.l1b, L.l2b) \
+                                    (r1 - r0) * L.n_out, ps * L.l1W, ps * L.l2W)
+        parts[2 * l + 1] = _sum_squares(<floating *> L.b + c0, <floating *> L.db + c0, c1 - c0, ps * L.l1b,
+                                        ps * L.l2b) \
             if c1 > c0 else 0.0
     fnn_barrier_wait(&s.barrier)                  # every share's norm is in
     total = 0
@@ -1196,8 +1267,11 @@ cdef inline void _rule_step(Shared *s, int worker, floating *w, floating *g, flo
                             Py_ssize_t offset, Py_ssize_t n, double lr_t, long long t, double l1,
                             double l2, double scale) noexcept nogil:
     """The optimizer's rule on w[offset : offset + n] (state arrays at the same offset; g is
-    that block's gradient), its penalty's value added to this worker's part of the step's."""
+    that block's gradient), its penalty's value added to this worker's part of the step's.
+    The penalty's coefficients are the step's: l1, l2 times its penalty_scale."""
     cdef double penalty
+    l1 = l1 * s.own[worker].penalty_scale
+    l2 = l2 * s.own[worker].penalty_scale
     if floating is float:
         penalty = fnn_optimizer_step_f32(&s.loop.rule, lr_t, t, w + offset, g, s0 + offset,
                                          s1 + offset if s1 != NULL else NULL, s2 + offset if s2 != NULL else NULL,
@@ -1272,6 +1346,10 @@ cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, f
     cdef int kind = s.loss_kind
     cdef double ls = s.label_smoothing
     cdef floating *alpha = <floating *> s.alpha
+    # summed over the outputs rather than averaged: the mean's kernel with n_k times the weight
+    cdef double per_outputs = n_k if s.sum_over_outputs and kind != SOFTMAX_CE and kind != FOCAL \
+        and kind != HALF_SE and kind != EXP_POISSON else 1.0
+    scale = scale * per_outputs
     loss_sum[0] = 0
     if m == 0:
         return
@@ -1294,6 +1372,10 @@ cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, f
             fnn_mean_absolute_error_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
         elif kind == HUBER:
             fnn_huber_f32(A, Y, w, s.huber_delta, m, n_k, scale, delta, loss_sum)
+        elif kind == HALF_SE:
+            fnn_half_squared_error_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
+        elif kind == EXP_POISSON:
+            fnn_exp_poisson_f32(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
         else:
             fnn_mean_squared_error_f32(A, Y, w, m, n_k, scale, delta, loss_sum)
     else:
@@ -1315,10 +1397,42 @@ cdef void _loss(Shared *s, int act, floating *Z, floating *A, floating *delta, f
             fnn_mean_absolute_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
         elif kind == HUBER:
             fnn_huber_f64(A, Y, w, s.huber_delta, m, n_k, scale, delta, loss_sum)
+        elif kind == HALF_SE:
+            fnn_half_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
+        elif kind == EXP_POISSON:
+            fnn_exp_poisson_f64(Z, Y, w, m, n_k, scale, A, delta, loss_sum)
         else:
             fnn_mean_squared_error_f64(A, Y, w, m, n_k, scale, delta, loss_sum)
-    if kind >= BCE:     # dA → δ through the output activation
+    if s.clip_probabilities > 0 and ls == 0 and (kind == SOFTMAX_CE or kind == SIGMOID_BCE):
+        loss_sum[0] = _clipped_cross_entropy(kind, A, label, Y, w, m, n_k, s.clip_probabilities)
+    loss_sum[0] *= per_outputs
+    if not _fused_kind(kind):     # dA → δ through the output activation
         activation_backward_raw(act, Z, A, delta, delta, m, n_k)
+
+
+cdef double _clipped_cross_entropy(int kind, floating *P, fnn_int *label, floating *Y, floating *w, Py_ssize_t m,
+                                  fnn_int n_k, double eps) noexcept nogil:
+    """Σ_b w_b E_b with each probability p clipped to [ε, 1 − ε] (scikit-learn's log-loss):
+    softmax, E_b = −Σ_k y_k log p_k; sigmoid, E_b = −mean_k [y log p + (1 − y) log(1 − p)]."""
+    cdef double total = 0, row, p, y
+    cdef Py_ssize_t b, k
+    for b in range(m):
+        row = 0
+        for k in range(n_k):
+            p = P[b * n_k + k]
+            p = eps if p < eps else (1 - eps if p > 1 - eps else p)
+            if label != NULL:
+                y = 1.0 if label[b] == k else 0.0
+            else:
+                y = Y[b * n_k + k]
+            if y != 0:
+                row -= y * log(p)
+            if kind == SIGMOID_BCE and y != 1:
+                row -= (1 - y) * log(1 - p)
+        if kind == SIGMOID_BCE:
+            row /= n_k
+        total += row * (w[b] if w != NULL else 1.0)
+    return total
 
 
 cdef struct Floor:

@@ -448,11 +448,34 @@ def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
 # ---------------------------------------------------------------- training loop
 
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
-              "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber")
+              "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber",
+              "half_squared_error", "exp_poisson")
 ACCURACY_KINDS = ("none", "argmax", "threshold")
 SPLITS = _validate.SPLITS
 _FUSED_OUTPUT = {"softmax_cross_entropy": "softmax", "focal_cross_entropy": "softmax",
-                 "sigmoid_binary_cross_entropy": "sigmoid"}
+                 "sigmoid_binary_cross_entropy": "sigmoid", "exp_poisson": "linear"}
+# the losses that average over the output units (sum_over_outputs sums over them instead)
+_MEAN_OVER_OUTPUTS = ("sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error",
+                      "mean_absolute_error", "huber")
+
+
+def _half_squared_error(A, y, dA, w):
+    """E_b = ½ Σ_k (A − y)²;  dA := w_b (A − y) / n (scikit-learn's MLPRegressor loss)."""
+    n = A.shape[0]
+    r = A.astype(np.float64) - y
+    dA[...] = (w / n)[:, None] * (A - y)
+    return float(np.dot(w, 0.5 * (r * r).sum(axis=1)) / n)
+
+
+def _exp_poisson(Z, y, A, delta, w):
+    """A := e^Z;  E_b = Σ_k [y log(y/A) − y + A] (half the Poisson deviance);  delta := w_b (A − y) / n."""
+    n = Z.shape[0]
+    A[...] = np.exp(Z)
+    a, t = A.astype(np.float64), y.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_term = np.where(t != 0, t * np.log(t / a), 0.0)
+    delta[...] = (w / n)[:, None] * (A - y)
+    return float(np.dot(w, (log_term - t + a).sum(axis=1)) / n)
 
 
 class Trainer:
@@ -465,7 +488,8 @@ class Trainer:
 
     def __init__(self, X_buffer, layers, activations, loss, gamma=0.0, alpha=None, n_workers=1, split="batch",
                  first_by_units=True, states=None, penalties=None, dropouts=None, label_smoothing=0.0,
-                 from_logits=False, huber_delta=1.0):
+                 from_logits=False, huber_delta=1.0, sum_over_outputs=False, weighted_mean=False,
+                 penalty_per_sample=False, clip_probabilities=0.0):
         # n_workers, split, first_by_units: the compiled trainer can share each step between
         # threads, by batch rows or by units; here one thread does everything, which gives the
         # same result.
@@ -475,6 +499,8 @@ class Trainer:
         if loss not in LOSS_KINDS:
             raise ValueError(f"unknown loss kind {loss!r}; expected one of {LOSS_KINDS}")
         needs = _FUSED_OUTPUT.get(loss)
+        if loss == "exp_poisson":
+            from_logits = False       # the loss applies exp to the linear output's Z itself
         if needs is not None and from_logits:
             needs = "linear"          # the loss applies softmax / sigmoid to the logits itself
         if needs is not None and activations[-1] != needs:
@@ -483,6 +509,12 @@ class Trainer:
         self.loss, self.gamma, self.alpha = loss, gamma, alpha
         self.label_smoothing = _validate.label_smoothing(label_smoothing)
         self.huber_delta = _validate.huber_delta(huber_delta, "huber_delta")
+        # scikit-learn's reductions (see the compiled Trainer's docstring)
+        self.sum_over_outputs, self.weighted_mean = bool(sum_over_outputs), bool(weighted_mean)
+        self.penalty_per_sample = bool(penalty_per_sample)
+        self.clip_probabilities = _validate.scalar("clip_probabilities", clip_probabilities, low=0.0)
+        if self.clip_probabilities >= 0.5:
+            raise ValueError(f"clip_probabilities must be in [0, 0.5), got {clip_probabilities}")
         # from the logits of a linear output, the loss's probabilities go to a buffer of their own:
         # the output layer's A is its Z, as predict returns it
         self.from_logits = bool(from_logits) and needs is not None
@@ -498,7 +530,7 @@ class Trainer:
         if self.dropouts[-1] is not None:
             raise ValueError("dropout after the output layer is not supported: put it between layers")
 
-    def _clip_scales(self, rule):
+    def _clip_scales(self, rule, ps=1.0):
         """(scale of dW, scale of db) per layer: clipnorm's c / max(‖g‖, c) of each
         gradient, or global_clipnorm's of all of them together (g with the penalty's terms);
         1 without either."""
@@ -508,15 +540,35 @@ class Trainer:
         squares = []
         for (W, b, vW, vb, dW, db, *_), (l1W, l2W, l1b, l2b) in zip(self.layers, self.penalties):
             pairs = [(W, dW, l1W, l2W)] + ([(b, db, l1b, l2b)] if b is not None else [])
-            squares.append([float(np.sum(np.square((g + l1 * np.sign(w) + 2 * l2 * w).astype(np.float64))))
+            squares.append([float(np.sum(np.square((g + ps * l1 * np.sign(w) + 2 * ps * l2 * w).astype(np.float64))))
                             for w, g, l1, l2 in pairs] + [0.0])
         if rule["global_clipnorm"]:
             scale = clip / max(np.sqrt(sum(sum(sq) for sq in squares)), clip)
             return [(scale, scale)] * len(self.layers)
         return [(clip / max(np.sqrt(sq[0]), clip), clip / max(np.sqrt(sq[1]), clip)) for sq in squares]
 
-    def _loss_and_output_delta(self, m, label, Y, w):
-        """Loss of the batch and δ of the output layer (∂L/∂Z)."""
+    def _loss_and_output_delta(self, m, label, Y, w, norm):
+        """Loss of the batch and δ of the output layer (∂L/∂Z), the batch's mean over norm
+        samples (m, or Σ w), summed over the outputs with sum_over_outputs."""
+        loss = self._loss_and_output_delta_per_m(m, label, Y, w)
+        eps = self.clip_probabilities
+        if eps and not self.label_smoothing and self.loss in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy"):
+            # the value with each probability clipped to [ε, 1 − ε] (scikit-learn's log-loss)
+            P = np.clip((self.P if self.from_logits else self.layers[-1][7])[:m].astype(np.float64), eps, 1 - eps)
+            k = P.shape[1]
+            T = np.eye(k)[label] if label is not None else Y.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                E = -(T * np.log(P)).sum(axis=1)
+                if self.loss == "sigmoid_binary_cross_entropy":
+                    E = (E - ((1 - T) * np.log(1 - P)).sum(axis=1)) / k
+            loss = float(np.dot(_weights(w, m), E) / m)
+        factor = m / norm * (self.layers[-1][0].shape[1] if self.sum_over_outputs
+                             and self.loss in _MEAN_OVER_OUTPUTS else 1)
+        if factor != 1:
+            self.layers[-1][8][:m] *= factor
+        return loss * factor
+
+    def _loss_and_output_delta_per_m(self, m, label, Y, w):
         W, b, vW, vb, dW, db, Z, A, delta = self.layers[-1]
         Z, A, delta = Z[:m], A[:m], delta[:m]
         P = self.P[:m] if self.from_logits else A         # the fused losses' probabilities
@@ -528,17 +580,22 @@ class Trainer:
             return focal_cross_entropy(Z, y, P, delta, w, self.gamma, self.alpha, ls)
         if self.loss == "sigmoid_binary_cross_entropy":
             return sigmoid_binary_cross_entropy(Z, y, P, delta, w, ls)
+        if self.loss == "exp_poisson":
+            return _exp_poisson(Z, y, A, delta, _weights(w, m))
         if self.loss == "binary_cross_entropy":                         # delta holds ∂L/∂A ...
             loss = binary_cross_entropy(A, y, delta, w, ls)
         elif self.loss == "huber":
             loss = huber(A, y, delta, w, self.huber_delta)
+        elif self.loss == "half_squared_error":
+            loss = _half_squared_error(A, y, delta, _weights(w, m))
         else:
             loss = (mean_absolute_error if self.loss == "mean_absolute_error" else mean_squared_error)(A, y, delta, w)
         activation_backward(self.activations[-1], Z, A, delta, delta)   # ... and now ∂L/∂Z
         return loss
 
     def train(self, X, labels, Y, sample_weight, order, first_batch, n_batches, learning_rate,
-              decay, momentum, nesterov, iteration, batch_losses, accuracy=0, rule=None, rates=None):
+              decay, momentum, nesterov, iteration, batch_losses, accuracy=0, rule=None, rates=None,
+              batch_penalties=None):
         bs, n_layers = self.batch_size, len(self.layers)
         fused = self.loss in _FUSED_OUTPUT and not self.from_logits    # the loss writes A (= its P)
         if rule is None:
@@ -567,8 +624,15 @@ class Trainer:
                 if self.dropouts[l] is not None:
                     rate, seed, D = self.dropouts[l]
                     I = dropout(A[:m], D[:m], rate, seed, iteration)
-            loss = self._loss_and_output_delta(m, label, Yb, w)
+            norm = float(m)
+            if self.weighted_mean and w is not None:
+                norm = float(np.sum(w, dtype=np.float64)) or float(m)
+            loss = self._loss_and_output_delta(m, label, Yb, w, norm)
             batch_losses[j - first_batch] = loss
+            if batch_penalties is not None:
+                batch_penalties[j - first_batch] = 0.0
+            penalties_to = batch_penalties if batch_penalties is not None else batch_losses
+            ps = 1.0 / norm if self.penalty_per_sample else 1.0
             if not np.isfinite(loss):
                 break
             A_out = self.P[:m] if self.from_logits else self.layers[-1][7][:m]   # probabilities
@@ -594,7 +658,7 @@ class Trainer:
             # learning rate γ_t = γ / (1 + decay·t)
             lr_t = rates[j - first_batch] if rates is not None else learning_rate / (1.0 + decay * iteration)
             n_states = STATES[r["kind"]]
-            scales = self._clip_scales(r) if general else None
+            scales = self._clip_scales(r, ps) if general else None
             for l, ((W, b, vW, vb, dW, db, *_), (s1W, s2W, s1b, s2b), (l1W, l2W, l1b, l2b)) in enumerate(zip(
                     self.layers, self.states, self.penalties)):
                 if not general:
@@ -603,11 +667,11 @@ class Trainer:
                         sgd_update(b, db, vb, lr_t, r["momentum"], r["nesterov"])
                     continue
                 # the penalties' values (of the weights before the update) join the batch's loss
-                batch_losses[j - first_batch] += optimizer_step(r, W, dW, [vW, s1W, s2W][:n_states], lr_t,
-                                                                iteration, l1W, l2W, scales[l][0])
+                penalties_to[j - first_batch] += optimizer_step(r, W, dW, [vW, s1W, s2W][:n_states], lr_t,
+                                                                iteration, ps * l1W, ps * l2W, scales[l][0])
                 if b is not None:
-                    batch_losses[j - first_batch] += optimizer_step(r, b, db, [vb, s1b, s2b][:n_states], lr_t,
-                                                                    iteration, l1b, l2b, scales[l][1])
+                    penalties_to[j - first_batch] += optimizer_step(r, b, db, [vb, s1b, s2b][:n_states], lr_t,
+                                                                    iteration, ps * l1b, ps * l2b, scales[l][1])
             iteration += 1
             self.last_batch_size = m
             done += 1
