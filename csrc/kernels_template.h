@@ -585,30 +585,77 @@ void FN(count_above_thresholds)(const REAL *p_bk, const fnn_int *label_b, const 
                                 int even, int with_eps, long long *pos, long long *neg)
 {
     /* c := #{i : p > t_i}, the number of thresholds an entry exceeds; pos[c] += [truth],
-     * neg[c] += [not truth].  Then TP_i = Σ_{c > i} pos[c] and FP_i = Σ_{c > i} neg[c]. */
+     * neg[c] += [not truth].  Then TP_i = Σ_{c > i} pos[c] and FP_i = Σ_{c > i} neg[c].
+     * Written without data-dependent branches where it can (a mispredicted branch per entry
+     * cost more than the counting): no call to ceil, a selected pointer for the truth. */
     const fnn_int k0 = class_id >= 0 ? class_id : 0, k1 = class_id >= 0 ? class_id + 1 : n_k;
-    const REAL scale = (REAL)(n_t - 1);
+    const REAL scale = (REAL)(n_t - 1), t0 = (REAL)t[0];
+    if (n_t == 1 && !even && top_k <= 0) {
+        /* one threshold (Precision's and Recall's default): the four outcomes in registers
+         * (incrementing pos[c] entry after entry waits on the previous store to it) */
+        long long tp = 0, fn = 0, fp = 0, tn = 0;
+        if (label_b != NULL && class_id < 0) {
+            /* class ids: a row has one true entry, so count the row's entries above t0 (a
+             * loop the compiler vectorises), then move its true entry to the positives */
+            for (fnn_int b = 0; b < n_b; b++) {
+                const REAL *p = p_bk + b * n_k;
+                fnn_int above = 0;
+                for (fnn_int k = 0; k < n_k; k++) above += p[k] > t0;
+                const int hit = p[label_b[index_b != NULL ? index_b[b] : b]] > t0;
+                tp += hit;
+                fn += !hit;
+                fp += above - hit;
+                tn += n_k - above - !hit;
+            }
+            pos[1] += tp;
+            pos[0] += fn;
+            neg[1] += fp;
+            neg[0] += tn;
+            return;
+        }
+        for (fnn_int b = 0; b < n_b; b++) {
+            const REAL *p = p_bk + b * n_k;
+            for (fnn_int k = k0; k < k1; k++) {
+                const int above = p[k] > t0, truth = FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k);
+                tp += truth & above;
+                fn += truth & !above;
+                fp += !truth & above;
+                tn += !truth & !above;
+            }
+        }
+        pos[1] += tp;
+        pos[0] += fn;
+        neg[1] += fp;
+        neg[0] += tn;
+        return;
+    }
     for (fnn_int b = 0; b < n_b; b++) {
         const REAL *p = p_bk + b * n_k;
         for (fnn_int k = k0; k < k1; k++) {
+            const REAL v = p[k];
             fnn_int c;
             if (top_k > 0 && !FN(in_top_k)(p, n_k, k, top_k)) {
                 c = 0;                        /* outside the top k: below every threshold */
             } else if (even) {
                 /* t_i = i/(n_t − 1): c = ⌈clip(p, 0, 1)·(n_t − 1)⌉, at least 1 when t_0 < 0
                  * (Keras' bucketing of evenly spaced thresholds; NaN counts as 0) */
-                REAL q = p[k] > (REAL)1 ? (REAL)1 : (p[k] > (REAL)0 ? p[k] : (REAL)0);
-                c = (fnn_int)CEIL(q * scale);
-                if (with_eps && c < 1) c = 1;
+                REAL q = v > (REAL)1 ? (REAL)1 : (v > (REAL)0 ? v : (REAL)0);
+                REAL x = q * scale;
+                c = (fnn_int)x;               /* ⌊x⌋ for x ≥ 0, then ⌈x⌉ */
+                c += (REAL)c < x;
+                if (with_eps) c += c == 0;
+            } else if (n_t == 1) {
+                c = v > t0;                   /* (with top_k) */
             } else {                          /* t sorted: binary search for the first t_i ≥ p */
                 fnn_int lo = 0, hi = n_t;
                 while (lo < hi) {
                     fnn_int mid = lo + (hi - lo) / 2;
-                    if (p[k] > (REAL)t[mid]) lo = mid + 1; else hi = mid;
+                    if (v > (REAL)t[mid]) lo = mid + 1; else hi = mid;
                 }
                 c = lo;
             }
-            if (FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k)) pos[c]++; else neg[c]++;
+            long long *h = FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k) ? pos : neg;
+            h[c]++;
         }
     }
 }

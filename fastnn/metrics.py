@@ -40,6 +40,7 @@ from fastnn.backend import numpy_backend as _reference
 EPSILON = 1e-7           # Keras' backend.epsilon(): the ends of AUC's thresholds, F1's guard
 NEG_INF = -1e10          # Keras' threshold of Precision/Recall with top_k: every kept entry counts
 
+_STATE_KEYS = ("pos", "neg", "tp", "fp", "fn", "counts", "sums")     # the counters' arrays of counts
 CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
                          "binary_cross_entropy")
 
@@ -138,8 +139,7 @@ class Metric:
         raise NotImplementedError
 
     def _state_arrays(self):
-        return [a for counter in self._counters() for key, a in counter.items()
-                if key in ("pos", "neg", "tp", "fp", "fn", "counts", "sums")]
+        return [a for counter in self._counters() for key, a in counter.items() if key in _STATE_KEYS]
 
     def reset_state(self):
         """Set every count back to zero."""
@@ -569,6 +569,28 @@ ALL_METRICS = (Precision, Recall, AUC, F1Score, FBetaScore, TopKCategoricalAccur
 _BY_NAME = {**{cls.__name__: cls for cls in ALL_METRICS}, **{_snake(cls.__name__): cls for cls in ALL_METRICS},
             "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError}
 ACCURACY_NAMES = ("accuracy", "acc")
+
+
+def _share_histograms(metrics):
+    """Let metrics that count the same histogram (Precision and Recall at the same thresholds,
+    class_id and top_k; AUCs with the same thresholds) share its arrays, so that a training
+    loop counts it once; returns the counters to count, each once."""
+    first, counters, seen = {}, [], set()
+    for m in metrics:
+        counter = m._counters()
+        for c in counter:
+            if c["kind"] == "above_thresholds":
+                key = (tuple(c["thresholds"]), c["class_id"], c["top_k"], c["even"], c["with_eps"])
+                if key in first:
+                    m._pos, m._neg = first[key]
+                else:
+                    first[key] = (m._pos, m._neg)
+        for c in m._counters():
+            arrays = tuple(id(c[key]) for key in _STATE_KEYS if key in c)
+            if arrays not in seen:
+                seen.add(arrays)
+                counters.append(c)
+    return counters
 
 
 def names():

@@ -359,9 +359,9 @@ class Sequential:
             m.reset_state()
 
     def _metric_counters(self):
-        """The counters of the compiled metrics (None without any): the loop adds to them in place."""
-        counters = [c for m in self._metric_objects() for c in m._counters()]
-        return counters or None
+        """The counters of the compiled metrics (None without any): the loop adds to them in place,
+        once for metrics that count the same (precision and recall at the same thresholds)."""
+        return _metrics._share_histograms(self._metric_objects()) or None
 
     def _metric_logs(self, logs, hits, counted):
         """logs + each metric's value, in the compiled order (the accuracy from hits / counted)."""
