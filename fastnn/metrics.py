@@ -14,7 +14,7 @@ and from them
 * AUC: the area under the ROC curve (recall against FP / (FP + TN)) or the
   precision-recall curve, a Riemann sum over 200 thresholds
 * TopKCategoricalAccuracy: the share of rows whose true class is among the k largest p
-* MeanAbsoluteError: Σ|y − p| / n; RootMeanSquaredError: √(Σ(y − p)² / n) (n entries)
+* MeanAbsoluteError: Σ abs(y − p) / n; RootMeanSquaredError: √(Σ(y − p)² / n) (n entries)
 
 Give them to ``compile(metrics=[...])`` by name (``"precision"``, ``"recall"``, ``"auc"``,
 ``"f1_score"``, ``"top_k_categorical_accuracy"``, ``"mae"``, ...) or as objects
@@ -549,7 +549,7 @@ class _ErrorMetric(Metric):
 
 
 class MeanAbsoluteError(_ErrorMetric):
-    """Σ|y − p| / n over every entry counted (Keras 3's; for class ids y is one-hot).
+    """Σ abs(y − p) / n over every entry counted (Keras 3's; for class ids y is one-hot).
     Default name "mean_absolute_error"."""
 
     def result(self):

@@ -853,7 +853,7 @@ class Sequential:
         return self._metric_logs({"loss": total / x.shape[0]}, float(hits), float(counted))
 
     def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None, return_dict=False):
-        """Loss (mean over the samples) and metrics on (x, y): a float, [loss, *metrics], or a dict."""
+        """Loss (mean over the samples) and metrics on (x, y): a float, ``[loss, *metrics]``, or a dict."""
         self._require_compiled()
         self._require_built("evaluate")
         logs = self._evaluate_prepared(*self._prepare(x, y, sample_weight))

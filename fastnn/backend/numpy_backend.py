@@ -464,17 +464,17 @@ def count_metrics(P, labels, Y, counters):
     (n, n_k) (the other None) to each counter, in place. The truth of entry (b, k) is
     [labels_b = k], or [Y_bk ≠ 0] (Keras casts y_true to bool). Each counter is a dict:
 
-    "above_thresholds" (thresholds t sorted, class_id, top_k, even, with_eps, pos, neg):
-        c := #{i : p > t_i} per entry; pos[c] += [truth], neg[c] += [not truth]. class_id: that
-        column only; top_k: entries outside their row's top k count as c = 0; even (t_i =
-        i/(n_t − 1)): c = ⌈clip(p, 0, 1)·(n_t − 1)⌉, and c ≥ 1 with with_eps (Keras' buckets).
-        Then TP_i = Σ_{c > i} pos[c], FP_i = Σ_{c > i} neg[c].
-    "class_outcomes" (threshold, tp, fp, fn): ŷ = [p > threshold], or for threshold None
-        ŷ = [p ≥ max of its row and |p| > 1e−9]; per class tp += Σ ŷ·y, fp += Σ ŷ·(1 − y),
-        fn += Σ (1 − ŷ)·y.
-    "top_k" (k, counts): counts += (rows whose true class c, labels_b or the first argmax of
-        Y_b, has 1 + #{j : p_j > p_c} ≤ k, rows).
-    "errors" (sums): sums += (Σ|y − p|, Σ(y − p)², entries), y one-hot for class ids.
+    - "above_thresholds" (thresholds t sorted, class_id, top_k, even, with_eps, pos, neg):
+      c := #{i : p > t_i} per entry; pos[c] += [truth], neg[c] += [not truth]. class_id: that
+      column only; top_k: entries outside their row's top k count as c = 0; even (t_i =
+      i/(n_t − 1)): c := ceil(clip(p, 0, 1)·(n_t − 1)), and c ≥ 1 with with_eps (Keras'
+      buckets). Then TP_i = Σ_{c > i} pos[c], FP_i = Σ_{c > i} neg[c].
+    - "class_outcomes" (threshold, tp, fp, fn): ŷ = [p > threshold], or for threshold None
+      ŷ = [p ≥ max of its row and abs(p) > 1e−9]; per class tp += Σ ŷ·y, fp += Σ ŷ·(1 − y),
+      fn += Σ (1 − ŷ)·y.
+    - "top_k" (k, counts): counts += (rows whose true class c, labels_b or the first argmax of
+      Y_b, has 1 + #{j : p_j > p_c} ≤ k, rows).
+    - "errors" (sums): sums += (Σ abs(y − p), Σ (y − p)², entries), y one-hot for class ids.
     """
     n, n_k = P.shape
     if labels is not None:
