@@ -580,9 +580,10 @@ static inline int FN(in_top_k)(const REAL *p, fnn_int n_k, fnn_int k, fnn_int to
     return rank < top_k;
 }
 
-void FN(count_above_thresholds)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b, fnn_int n_b,
-                                fnn_int n_k, fnn_int class_id, fnn_int top_k, const double *t, fnn_int n_t,
-                                int even, int with_eps, long long *pos, long long *neg)
+void FN(count_above_thresholds)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                                const fnn_int *index_b, fnn_int n_b, fnn_int n_k, fnn_int class_id,
+                                fnn_int top_k, const double *t, fnn_int n_t, int even, int with_eps,
+                                long long *pos, long long *neg)
 {
     /* c := #{i : p > t_i}, the number of thresholds an entry exceeds; pos[c] += [truth],
      * neg[c] += [not truth].  Then TP_i = Σ_{c > i} pos[c] and FP_i = Σ_{c > i} neg[c].
@@ -618,9 +619,9 @@ void FN(count_above_thresholds)(const REAL *p_bk, const fnn_int *label_b, const 
             for (fnn_int k = k0; k < k1; k++) {
                 const int above = p[k] > t0, truth = FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k);
                 tp += truth & above;
-                fn += truth & !above;
-                fp += !truth & above;
-                tn += !truth & !above;
+                fn += truth & (!above);
+                fp += (!truth) & above;
+                tn += (!truth) & (!above);
             }
         }
         pos[1] += tp;
@@ -660,9 +661,9 @@ void FN(count_above_thresholds)(const REAL *p_bk, const fnn_int *label_b, const 
     }
 }
 
-void FN(count_class_outcomes)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b, fnn_int n_b,
-                              fnn_int n_k, double threshold, int argmax, long long *tp_k, long long *fp_k,
-                              long long *fn_k)
+void FN(count_class_outcomes)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                              const fnn_int *index_b, fnn_int n_b, fnn_int n_k, double threshold, int argmax,
+                              long long *tp_k, long long *fp_k, long long *fn_k)
 {
     /* ŷ_bk = [p_bk > threshold], or with argmax ŷ_bk = [p_bk ≥ max_j p_bj and |p_bk| > 1e−9]
      * (a NaN in the row makes its max NaN: nothing predicted, as Keras' ops.max);
@@ -683,8 +684,8 @@ void FN(count_class_outcomes)(const REAL *p_bk, const fnn_int *label_b, const RE
     }
 }
 
-fnn_int FN(count_top_k_matches)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b, fnn_int n_b,
-                                fnn_int n_k, fnn_int top_k)
+fnn_int FN(count_top_k_matches)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                                const fnn_int *index_b, fnn_int n_b, fnn_int n_k, fnn_int top_k)
 {
     /* rows whose true class c (label_b, or the first argmax of y_bk) has rank
      * 1 + #{j : p_j > p_c} ≤ top_k (a NaN p_c ranks as −∞) */
@@ -710,8 +711,8 @@ fnn_int FN(count_top_k_matches)(const REAL *p_bk, const fnn_int *label_b, const 
     return hits;
 }
 
-void FN(sum_errors)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b, fnn_int n_b, fnn_int n_k,
-                    double *sums)
+void FN(sum_errors)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b,
+                    fnn_int n_b, fnn_int n_k, double *sums)
 {
     /* e = y − p entry by entry (y_bk := [label_b = k] with class ids):
      * sums[0] += Σ|e|, sums[1] += Σe², sums[2] += the number of entries */

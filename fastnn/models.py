@@ -713,7 +713,8 @@ class Sequential:
                 loss_sum += float(batch_losses[first:first + count].sum())
                 first += count
                 if hooked or (live and first < steps and first % redraw < count):
-                    batch_logs = self._metric_logs({"loss": loss_sum / first}, hits, max(counted, 1))  # the epoch so far
+                    # the epoch so far, as Keras
+                    batch_logs = self._metric_logs({"loss": loss_sum / first}, hits, max(counted, 1))
                     for cb in hooked:
                         cb.on_train_batch_end(first - 1, dict(batch_logs))
                     if live and first < steps:
