@@ -257,6 +257,40 @@ def test_compiled_counts_equal_the_numpy_reference(dtype, sparse):
     assert compiled[0]["pos"].sum() + compiled[0]["neg"].sum() == n * n_k
 
 
+def test_count_metrics_checks_its_arguments():
+    """Nothing invalid reaches the C kernels, and a refused call changes no counter."""
+    rng = np.random.default_rng(0)
+    P, labels = rng.uniform(0, 1, (6, 3)), np.array([0, 2, 1, 1, 2, 0], dtype=np.intp)
+    good = random_counters(3, rng)
+
+    def counters(**change):
+        c = [dict(x, **{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in x.items()}) for x in good]
+        c[0].update(change)
+        return c
+
+    cases = [
+        ((P.astype(np.int64), labels, None, counters()), TypeError, "P"),
+        ((P.astype(np.float32), None, one_hot(labels, 3), counters()), TypeError, "Y"),
+        ((P, labels.astype(np.int32), None, counters()), TypeError, "labels"),
+        ((P, labels + 1, None, counters()), ValueError, "labels"),
+        ((P, labels, one_hot(labels, 3), counters()), ValueError, "labels or as rows Y"),
+        ((P, None, np.ones((6, 4)), counters()), ValueError, "Y"),
+        ((P, labels, None, counters(kind="histogram")), ValueError, "kind"),
+        ((P, labels, None, counters(thresholds=np.array([0.6, 0.2]))), ValueError, "sorted"),
+        ((P, labels, None, counters(class_id=3)), ValueError, "class_id"),
+        ((P, labels, None, counters(top_k=0)), ValueError, "top_k"),
+        ((P, labels, None, counters(pos=np.zeros(3, dtype=np.int64))), TypeError, "pos"),
+        ((P, labels, None, counters(neg=np.zeros(6))), TypeError, "neg"),
+    ]
+    for (p, lab, y, c), error, words in cases:
+        before = [{k: v.copy() for k, v in x.items() if isinstance(v, np.ndarray)} for x in c]
+        with pytest.raises(error, match=words):
+            compiled_backend.count_metrics(p, lab, y, c)
+        for x, saved in zip(c, before):
+            for k, v in saved.items():
+                np.testing.assert_array_equal(x[k], v)
+
+
 class Recorder(C.Callback):
     """What the loop counted each step: the output layer's A (the step's predictions, before its
     update) and the step's targets (shuffle=False: batch j is rows j·b .. (j+1)·b)."""
