@@ -122,7 +122,7 @@ class Metric:
         if self._n_outputs is not None:
             if n_outputs != self._n_outputs:
                 raise ValueError(f"metric {self.name!r} counts predictions with {self._n_outputs} columns, "
-                                 f"got {n_outputs}; call reset_state() on a new metric instead")
+                                 f"got {n_outputs}: use a new metric object for other predictions")
             return
         self._check_outputs(n_outputs)
         self._n_outputs = n_outputs
