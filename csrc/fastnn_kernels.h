@@ -203,7 +203,29 @@ enum {
     fnn_int fnn_count_argmax_matches_##sfx(const real *p_bk, const fnn_int *label_b,           \
                                            const real *y_bk, fnn_int n_b, fnn_int n_k);        \
     /* number of entries with [a > 1/2] == [y > 1/2] */                                        \
-    fnn_int fnn_count_threshold_matches_##sfx(const real *a, const real *y, fnn_int n);
+    fnn_int fnn_count_threshold_matches_##sfx(const real *a, const real *y, fnn_int n);          \
+    /* epoch metrics (truth: [label_r = k] with class ids, else [y_rk ≠ 0], r = index_b[b] or b): \
+       pos[c] / neg[c] += 1 for each true / false entry exceeding c of the sorted thresholds t   \
+       (class_id ≥ 0: that column only; top_k > 0: entries outside the top k exceed none;       \
+       even: t_i = i/(n_t − 1), c = ceil(clip(p)·(n_t − 1)), ≥ 1 with with_eps) */               \
+    void fnn_count_above_thresholds_##sfx(const real *p_bk, const fnn_int *label_b,            \
+                                          const real *y_bk, const fnn_int *index_b,            \
+                                          fnn_int n_b, fnn_int n_k, fnn_int class_id,          \
+                                          fnn_int top_k, const double *t, fnn_int n_t,         \
+                                          int even, int with_eps, long long *pos,              \
+                                          long long *neg);                                     \
+    /* per class: tp_k, fp_k, fn_k += outcomes of ŷ = [p > threshold] (argmax: p ≥ row max) */  \
+    void fnn_count_class_outcomes_##sfx(const real *p_bk, const fnn_int *label_b,              \
+                                        const real *y_bk, const fnn_int *index_b, fnn_int n_b, \
+                                        fnn_int n_k, double threshold, int argmax,             \
+                                        long long *tp_k, long long *fp_k, long long *fn_k);    \
+    /* rows whose true class ranks 1 + #{j : p_j > p_true} ≤ top_k */                          \
+    fnn_int fnn_count_top_k_matches_##sfx(const real *p_bk, const fnn_int *label_b,            \
+                                          const real *y_bk, const fnn_int *index_b,            \
+                                          fnn_int n_b, fnn_int n_k, fnn_int top_k);            \
+    /* sums[0] += Σ|y − p|, sums[1] += Σ(y − p)², sums[2] += n_b·n_k */                        \
+    void fnn_sum_errors_##sfx(const real *p_bk, const fnn_int *label_b, const real *y_bk,      \
+                              const fnn_int *index_b, fnn_int n_b, fnn_int n_k, double *sums);
 
 FNN_DECLARE_KERNELS(float, f32)
 FNN_DECLARE_KERNELS(double, f64)

@@ -110,6 +110,7 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define POW powf
 #define FMA fmaf
 #define SQRT sqrtf
+#define CEIL ceilf
 #define FABS fabs
 #define EXPM1 expm1f
 #define ERFC erfcf
@@ -126,6 +127,7 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #undef POW
 #undef FMA
 #undef SQRT
+#undef CEIL
 #undef EXPM1
 #undef ERFC
 #undef FABS
@@ -139,6 +141,7 @@ FNN_TARGET_AVX512 static int column_sums_avx512_f32(const float *delta_bo, float
 #define POW pow
 #define FMA fma
 #define SQRT sqrt
+#define CEIL ceil
 #define EXPM1 expm1
 #define ERFC erfc
 #define FABS fabs

@@ -608,3 +608,178 @@ fnn_int FN(count_threshold_matches)(const REAL *a, const REAL *y, fnn_int n)
     for (fnn_int i = 0; i < n; i++) hits += (a[i] > (REAL)0.5) == (y[i] > (REAL)0.5);
     return hits;
 }
+
+/* ------------------------------------------------------------------ */
+/* Epoch metrics: counts of one batch added to the caller's counters  */
+/* ------------------------------------------------------------------ */
+/* The truth of entry (b, k) is [label_b = k] with class ids (label_b not NULL), else
+ * [y_bk ≠ 0] (Keras casts y_true to bool); with index_b not NULL, row b's truth is that of
+ * sample index_b[b] (label_{index_b[b]}, y row index_b[b]), read where the data lie.  Every
+ * count is an integer, so a sum of counts does not depend on how the batches were split. */
+
+static inline int FN(entry_truth)(const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b, fnn_int b,
+                                  fnn_int k, fnn_int n_k)
+{
+    fnn_int r = index_b != NULL ? index_b[b] : b;
+    return label_b != NULL ? label_b[r] == k : y_bk[r * n_k + k] != (REAL)0;
+}
+
+/* p_k among the top_k of its row p: fewer than top_k entries rank above it, ranking by value,
+ * then by index among equal values (a stable top_k, as Keras' _filter_top_k) */
+static inline int FN(in_top_k)(const REAL *p, fnn_int n_k, fnn_int k, fnn_int top_k)
+{
+    fnn_int rank = 0;
+    for (fnn_int j = 0; j < n_k; j++) rank += p[j] > p[k] || (p[j] == p[k] && j < k);
+    return rank < top_k;
+}
+
+void FN(count_above_thresholds)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                                const fnn_int *index_b, fnn_int n_b, fnn_int n_k, fnn_int class_id,
+                                fnn_int top_k, const double *t, fnn_int n_t, int even, int with_eps,
+                                long long *pos, long long *neg)
+{
+    /* c := #{i : p > t_i}, the number of thresholds an entry exceeds; pos[c] += [truth],
+     * neg[c] += [not truth].  Then TP_i = Σ_{c > i} pos[c] and FP_i = Σ_{c > i} neg[c].
+     * Written without data-dependent branches where it can (a mispredicted branch per entry
+     * cost more than the counting): no call to ceil, a selected pointer for the truth. */
+    const fnn_int k0 = class_id >= 0 ? class_id : 0, k1 = class_id >= 0 ? class_id + 1 : n_k;
+    const REAL scale = (REAL)(n_t - 1), t0 = (REAL)t[0];
+    if (n_t == 1 && !even && top_k <= 0) {
+        /* one threshold (Precision's and Recall's default): the four outcomes in registers
+         * (incrementing pos[c] entry after entry waits on the previous store to it) */
+        long long tp = 0, fn = 0, fp = 0, tn = 0;
+        if (label_b != NULL && class_id < 0) {
+            /* class ids: a row has one true entry, so count the row's entries above t0 (a
+             * loop the compiler vectorises), then move its true entry to the positives */
+            for (fnn_int b = 0; b < n_b; b++) {
+                const REAL *p = p_bk + b * n_k;
+                fnn_int above = 0;
+                for (fnn_int k = 0; k < n_k; k++) above += p[k] > t0;
+                const int hit = p[label_b[index_b != NULL ? index_b[b] : b]] > t0;
+                tp += hit;
+                fn += !hit;
+                fp += above - hit;
+                tn += n_k - above - !hit;
+            }
+            pos[1] += tp;
+            pos[0] += fn;
+            neg[1] += fp;
+            neg[0] += tn;
+            return;
+        }
+        for (fnn_int b = 0; b < n_b; b++) {
+            const REAL *p = p_bk + b * n_k;
+            for (fnn_int k = k0; k < k1; k++) {
+                const int above = p[k] > t0, truth = FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k);
+                tp += truth & above;
+                fn += truth & (!above);
+                fp += (!truth) & above;
+                tn += (!truth) & (!above);
+            }
+        }
+        pos[1] += tp;
+        pos[0] += fn;
+        neg[1] += fp;
+        neg[0] += tn;
+        return;
+    }
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *p = p_bk + b * n_k;
+        for (fnn_int k = k0; k < k1; k++) {
+            const REAL v = p[k];
+            fnn_int c;
+            if (top_k > 0 && !FN(in_top_k)(p, n_k, k, top_k)) {
+                c = 0;                        /* outside the top k: below every threshold */
+            } else if (even) {
+                /* t_i = i/(n_t − 1): c = ⌈clip(p, 0, 1)·(n_t − 1)⌉, at least 1 when t_0 < 0
+                 * (Keras' bucketing of evenly spaced thresholds; NaN counts as 0) */
+                REAL q = v > (REAL)1 ? (REAL)1 : (v > (REAL)0 ? v : (REAL)0);
+                REAL x = q * scale;
+                c = (fnn_int)x;               /* ⌊x⌋ for x ≥ 0, then ⌈x⌉ */
+                c += (REAL)c < x;
+                if (with_eps) c += c == 0;
+            } else if (n_t == 1) {
+                c = v > t0;                   /* (with top_k) */
+            } else {                          /* t sorted: binary search for the first t_i ≥ p */
+                fnn_int lo = 0, hi = n_t;
+                while (lo < hi) {
+                    fnn_int mid = lo + (hi - lo) / 2;
+                    if (v > (REAL)t[mid]) lo = mid + 1; else hi = mid;
+                }
+                c = lo;
+            }
+            long long *h = FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k) ? pos : neg;
+            h[c]++;
+        }
+    }
+}
+
+void FN(count_class_outcomes)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                              const fnn_int *index_b, fnn_int n_b, fnn_int n_k, double threshold, int argmax,
+                              long long *tp_k, long long *fp_k, long long *fn_k)
+{
+    /* ŷ_bk = [p_bk > threshold], or with argmax ŷ_bk = [p_bk ≥ max_j p_bj and |p_bk| > 1e−9]
+     * (a NaN in the row makes its max NaN: nothing predicted, as Keras' ops.max);
+     * tp_k += [ŷ ∧ y], fp_k += [ŷ ∧ ¬y], fn_k += [¬ŷ ∧ y] */
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *p = p_bk + b * n_k;
+        REAL top = p[0];
+        if (argmax) {
+            for (fnn_int k = 1; k < n_k; k++) if (p[k] > top || p[k] != p[k]) top = p[k];   /* NaN stays */
+        }
+        for (fnn_int k = 0; k < n_k; k++) {
+            int predicted = argmax ? (p[k] >= top && FABS(p[k]) > (REAL)1e-9) : p[k] > (REAL)threshold;
+            int truth = FN(entry_truth)(label_b, y_bk, index_b, b, k, n_k);
+            tp_k[k] += predicted && truth;
+            fp_k[k] += predicted && !truth;
+            fn_k[k] += !predicted && truth;
+        }
+    }
+}
+
+fnn_int FN(count_top_k_matches)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk,
+                                const fnn_int *index_b, fnn_int n_b, fnn_int n_k, fnn_int top_k)
+{
+    /* rows whose true class c (label_b, or the first argmax of y_bk) has rank
+     * 1 + #{j : p_j > p_c} ≤ top_k (a NaN p_c ranks as −∞) */
+    fnn_int hits = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        const REAL *p = p_bk + b * n_k;
+        fnn_int c = 0;
+        fnn_int r = index_b != NULL ? index_b[b] : b;
+        if (label_b != NULL) {
+            c = label_b[r];
+        } else {
+            const REAL *y = y_bk + r * n_k;
+            for (fnn_int k = 1; k < n_k; k++) if (y[k] > y[c]) c = k;
+        }
+        fnn_int above = 0;
+        if (p[c] == p[c]) {
+            for (fnn_int j = 0; j < n_k; j++) above += p[j] > p[c];
+        } else {
+            for (fnn_int j = 0; j < n_k; j++) above += p[j] == p[j];
+        }
+        hits += above < top_k;
+    }
+    return hits;
+}
+
+void FN(sum_errors)(const REAL *p_bk, const fnn_int *label_b, const REAL *y_bk, const fnn_int *index_b,
+                    fnn_int n_b, fnn_int n_k, double *sums)
+{
+    /* e = y − p entry by entry (y_bk := [label_b = k] with class ids):
+     * sums[0] += Σ|e|, sums[1] += Σe², sums[2] += the number of entries */
+    double abs_sum = 0, square_sum = 0;
+    for (fnn_int b = 0; b < n_b; b++) {
+        fnn_int r = index_b != NULL ? index_b[b] : b;
+        for (fnn_int k = 0; k < n_k; k++) {
+            double y = label_b != NULL ? (double)(label_b[r] == k) : (double)y_bk[r * n_k + k];
+            double e = y - (double)p_bk[b * n_k + k];
+            abs_sum += fabs(e);
+            square_sum += e * e;
+        }
+    }
+    sums[0] += abs_sum;
+    sums[1] += square_sum;
+    sums[2] += (double)(n_b * n_k);
+}

@@ -18,7 +18,7 @@ _check_compiled_kernels()
 del _check_compiled_kernels
 # ---- end of the source-folder check
 
-from fastnn import activations, callbacks, initializers, layers, losses, optimizers, utils
+from fastnn import activations, callbacks, initializers, layers, losses, metrics, optimizers, utils
 from fastnn._config import show_config
 from fastnn.io import load_model
 from fastnn.layers import Activation, Dense, Input
@@ -28,4 +28,4 @@ from fastnn.testing import gradcheck
 __version__ = "0.1.0"
 
 __all__ = ["Sequential", "Dense", "Activation", "Input", "Perceptron", "load_model", "gradcheck", "show_config",
-           "activations", "callbacks", "initializers", "layers", "losses", "optimizers", "utils"]
+           "activations", "callbacks", "initializers", "layers", "losses", "metrics", "optimizers", "utils"]

@@ -31,6 +31,13 @@ import warnings
 import numpy as np
 
 
+def _format_value(value):
+    """A logged value for a progress line: 0.1234, or [0.1234, 0.5678] for a metric per class."""
+    if np.ndim(value) == 0:
+        return f"{float(value):.4f}"
+    return "[" + ", ".join(f"{float(v):.4f}" for v in np.ravel(value)) + "]"
+
+
 class Callback:
     """Base class. ``self.model`` is set by ``fit``; set ``model.stop_training = True`` to stop
     (``fit`` ends after the current step).
@@ -224,7 +231,7 @@ class ProgbarLogger(Callback):
         per_step = elapsed / step if step else 0.0
         pace = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
         parts = [f"{step}/{steps} [{bar}] - {elapsed:.0f}s {pace}"]
-        parts += [f"{k}: {v:.4f}" for k, v in logs.items()]
+        parts += [f"{k}: {_format_value(v)}" for k, v in logs.items()]
         return " - ".join(parts)
 
     def on_batches_done(self, step, steps, logs):
@@ -701,7 +708,8 @@ class TensorBoard(Callback):
             self._last_written = step
             writer = self._writer("train")
             for name, value in (logs or {}).items():
-                writer.add_scalar("batch_" + name, value, step)
+                if np.ndim(value) == 0:             # (a metric per class is not a scalar)
+                    writer.add_scalar("batch_" + name, value, step)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -714,7 +722,8 @@ class TensorBoard(Callback):
             if values:
                 writer = self._writer(which)
                 for name, value in values.items():
-                    writer.add_scalar("epoch_" + name, value, epoch)
+                    if np.ndim(value) == 0:
+                        writer.add_scalar("epoch_" + name, value, epoch)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             writer = self._writer("train")
             for layer in self.model._dense_layers():

@@ -15,6 +15,8 @@ import zipfile
 
 import numpy as np
 
+from fastnn import metrics as _metrics
+
 FORMAT = "fastnn-model"
 WEIGHTS_FORMAT = "fastnn-weights"
 VERSION = 1
@@ -63,7 +65,7 @@ def save_model(model, path):
         "format": FORMAT, "version": VERSION,
         "model": model.get_config(),
         "loss": model.loss.get_config() if model.loss is not None else None,
-        "metrics": list(model.metrics),
+        "metrics": [_metrics.serialize(m) for m in model.metrics],
         "metadata": model.metadata,
         "optimizer": None if opt is None else {"config": opt.get_config(), "iterations": int(opt.iterations)},
         "n_weights": len(weights), "n_velocities": len(velocities), "n_states": n_states,
@@ -247,5 +249,6 @@ def _clone_float64(model):
         clone.add(_layers.from_config(layer.get_config()))
     clone.build(model.input_dim)
     clone.set_weights([w.astype(np.float64) for w in model.get_weights()])
-    clone.compile(_losses.from_config(model.loss.get_config()), "sgd", model.metrics)
+    clone.compile(_losses.from_config(model.loss.get_config()), "sgd",
+                  [_metrics.serialize(m) for m in model.metrics])
     return clone

@@ -15,12 +15,13 @@ import warnings
 import numpy as np
 
 from fastnn import losses as _losses
+from fastnn import metrics as _metrics
 from fastnn._kernels import _blas, _validate
 from fastnn._kernels import train as _train
 from fastnn._threads import available_threads, limit_blas
 from fastnn import optimizers as _optimizers
 from fastnn.backend import BACKENDS, get_backend
-from fastnn.callbacks import Callback, History, ProgbarLogger
+from fastnn.callbacks import Callback, History, ProgbarLogger, _format_value
 from fastnn.layers import Activation, Dense, Dropout, InputLayer, Layer
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -315,19 +316,62 @@ class Sequential:
 
     def compile(self, loss, optimizer="sgd", metrics=None):
         """Choose the loss (a name or a fastnn.losses object), the optimizer ("sgd" or an
-        SGD object) and the metrics (["accuracy"] or none)."""
+        SGD object) and the metrics: "accuracy" (or "acc"), and Keras 3's metrics by name
+        ("precision", "recall", "auc", "f1_score", "top_k_categorical_accuracy",
+        "sparse_top_k_categorical_accuracy", "mae"/"mean_absolute_error",
+        "root_mean_squared_error", ...) or as fastnn.metrics objects. Each is logged under its
+        name (the string given, or the object's ``name``), ``val_`` + that name when validating.
+        A metric that does not fit the loss (AUC of a regression) is a ValueError here."""
         if not self.layers:
             raise ValueError("add layers before compile()")
         loss = _losses.get(loss)
-        loss.kind_for(self._activations()[-1], self.output_units)        # raises if it does not fit
+        kind = loss.kind_for(self._activations()[-1], self.output_units)        # raises if it does not fit
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"metrics must be a list of metrics, got {type(metrics).__name__}")
+        compiled = []
+        for m in list(metrics or []):
+            if isinstance(m, str) and m in _metrics.ACCURACY_NAMES:
+                compiled.append(m)
+                continue
+            metric = _metrics.get(m)
+            metric._check_loss(kind, loss.name, self.output_units)
+            metric._build(self.output_units)
+            compiled.append(metric)
+        seen = [m if isinstance(m, str) else m.name for m in compiled]
+        repeated = sorted({name for name in seen if seen.count(name) > 1})
+        if repeated:
+            raise ValueError(f"metrics {repeated} appear more than once: give each metric its own name")
         self.loss = loss
         self.optimizer = _optimizers.get(optimizer)
-        metrics = list(metrics or [])
-        for m in metrics:
-            if m not in ("accuracy", "acc"):
-                raise ValueError(f"unknown metric {m!r}; fastnn computes 'accuracy' (or 'acc')")
-        self.metrics = metrics
+        self.metrics = compiled
         return self
+
+    @property
+    def metrics_names(self):
+        """The names in the logs: "loss", then each compiled metric's (Keras' ``metrics_names``)."""
+        return ["loss"] + [m if isinstance(m, str) else m.name for m in self.metrics]
+
+    def _metric_objects(self):
+        return [m for m in self.metrics if not isinstance(m, str)]
+
+    def _reset_metrics(self):
+        for m in self._metric_objects():
+            m.reset_state()
+
+    def _metric_counters(self):
+        """The counters of the compiled metrics (None without any): the loop adds to them in place,
+        once for metrics that count the same (precision and recall at the same thresholds)."""
+        return _metrics._share_histograms(self._metric_objects()) or None
+
+    def _metric_logs(self, logs, hits, counted):
+        """logs + each metric's value, in the compiled order (the accuracy from hits / counted)."""
+        for m in self.metrics:
+            if isinstance(m, str):
+                logs[m] = hits / counted if counted else float("nan")
+            else:
+                value = m.result()
+                logs[m.name] = float(value) if np.ndim(value) == 0 else np.asarray(value)
+        return logs
 
     def _require_compiled(self):
         if self.loss is None:
@@ -340,7 +384,7 @@ class Sequential:
     @property
     def _accuracy_kind(self):
         """'argmax' (categorical accuracy) for several output units, 'threshold' (ŷ > 0.5) for one."""
-        if not self.metrics:
+        if not any(isinstance(m, str) for m in self.metrics):
             return "none"
         return "argmax" if self.output_units > 1 else "threshold"
 
@@ -503,17 +547,17 @@ class Sequential:
                               dropouts=dropouts, **extra)
         return trainer
 
-    def _train_steps(self, trainer, x, labels, Y, w, order, first, count, losses, acc_kind):
+    def _train_steps(self, trainer, x, labels, Y, w, order, first, count, losses, acc_kind, counters=None):
         """``count`` steps of the optimizer in one compiled call: the rates of those steps
         (the schedule's) computed at once, the optimizer's rule; returns (steps done, hits,
-        counted) and advances optimizer.iterations."""
+        counted) and advances optimizer.iterations. The metrics' counters (if any) are added to."""
         opt = self.optimizer
         rates = opt.rates(opt.iterations, count)
         rule = opt.rule()
         done, opt.iterations, hits, counted = trainer.train(
             x, labels, Y, w, order, first, count, float(rates[0]) if count else 0.0, 0.0,
             rule.get("momentum", 0.0), rule.get("nesterov", False), opt.iterations, losses, acc_kind,
-            rule=rule, rates=rates)
+            rule=rule, rates=rates, metrics=counters)
         return done, hits, counted
 
     def _set_batch_views(self, m):
@@ -610,8 +654,8 @@ class Sequential:
 
     def _fit_loop(self, trainer, x, labels, Y, w, val, n, steps, rng, batch_size, epochs, initial_epoch,
                   shuffle, verbose, callbacks):
-        acc_name = self.metrics[0] if self.metrics else None
         acc_kind = ("none", "argmax", "threshold").index(self._accuracy_kind)
+        counters = self._metric_counters()
 
         history = History()
         history.params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n,
@@ -643,6 +687,7 @@ class Sequential:
                 cb.on_epoch_begin(epoch, {})
             order = rng.permutation(n).astype(np.intp, copy=False) if shuffle else np.arange(n, dtype=np.intp)
             hits = counted = done_steps = 0
+            self._reset_metrics()              # the metrics count this epoch's batches
             loss_sum = 0.0                     # of the epoch's batch losses so far, for the batch logs
             failed = False
             first = 0
@@ -653,7 +698,7 @@ class Sequential:
                     for cb in hooked:
                         cb.on_train_batch_begin(first, {})
                 done, h, c = self._train_steps(trainer, x, labels, Y, w, order, first, count,
-                                               batch_losses[first:], acc_kind)
+                                               batch_losses[first:], acc_kind, counters)
                 hits, counted, done_steps = hits + h, counted + c, done_steps + done
                 self._set_batch_views(trainer.last_batch_size)
                 if done < count:
@@ -668,9 +713,8 @@ class Sequential:
                 loss_sum += float(batch_losses[first:first + count].sum())
                 first += count
                 if hooked or (live and first < steps and first % redraw < count):
-                    batch_logs = {"loss": loss_sum / first}          # the epoch so far, as Keras
-                    if acc_name:
-                        batch_logs[acc_name] = hits / max(counted, 1)
+                    # the epoch so far, as Keras
+                    batch_logs = self._metric_logs({"loss": loss_sum / first}, hits, max(counted, 1))
                     for cb in hooked:
                         cb.on_train_batch_end(first - 1, dict(batch_logs))
                     if live and first < steps:
@@ -678,9 +722,7 @@ class Sequential:
                 if self.stop_training:
                     break
             ran = done_steps + (1 if failed else 0)
-            logs = {"loss": float(batch_losses[:ran].mean())}
-            if acc_name:
-                logs[acc_name] = hits / counted if counted else float("nan")
+            logs = self._metric_logs({"loss": float(batch_losses[:ran].mean())}, hits, counted)
             if val is not None and not failed:
                 val_logs = self._evaluate_prepared(*val)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -712,15 +754,13 @@ class Sequential:
         trainer = self._training_buffers(n)
         loss = np.zeros(1)
         acc_kind = ("none", "argmax", "threshold").index(self._accuracy_kind)
+        self._reset_metrics()                  # as Keras' train_on_batch (reset_metrics=True)
         done, hits, counted = self._train_steps(trainer, x, labels, Y, w, np.arange(n, dtype=np.intp), 0, 1,
-                                                loss, acc_kind)
+                                                loss, acc_kind, self._metric_counters())
         self._set_batch_views(n)
         if not done:
             warnings.warn(f"the loss is {loss[0]}; the update was not applied", RuntimeWarning, stacklevel=2)
-        logs = {"loss": float(loss[0])}
-        if self.metrics:
-            logs[self.metrics[0]] = hits / counted if counted else float("nan")
-        return _logs_as_keras(logs, return_dict)
+        return _logs_as_keras(self._metric_logs({"loss": float(loss[0])}, hits, counted), return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss and metrics of the model on this batch, without training (Keras 3's return
@@ -794,6 +834,8 @@ class Sequential:
         ops, act, kind = get_backend(self.backend), self._activations()[-1], self._loss_kind
         total = hits = counted = 0.0
         acc_kind = self._accuracy_kind
+        counters = self._metric_counters()
+        self._reset_metrics()
         for rows, Z, out in self._forward(x):
             y = labels[rows] if labels is not None else Y[rows]
             wb = w[rows] if w is not None else None
@@ -806,18 +848,18 @@ class Sequential:
             elif acc_kind == "threshold":
                 hits += np.sum((out > 0.5) == (Y[rows] > 0.5))
                 counted += out.size
-        logs = {"loss": total / x.shape[0]}
-        if self.metrics:
-            logs[self.metrics[0]] = float(hits / counted)
-        return logs
+            if counters:                       # the counts the training loop makes, on this chunk
+                ops.count_metrics(out, labels[rows] if labels is not None else None,
+                                  Y[rows] if labels is None else None, counters)
+        return self._metric_logs({"loss": total / x.shape[0]}, float(hits), float(counted))
 
     def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None, return_dict=False):
-        """Loss (mean over the samples) and metrics on (x, y): a float, [loss, accuracy], or a dict."""
+        """Loss (mean over the samples) and metrics on (x, y): a float, ``[loss, *metrics]``, or a dict."""
         self._require_compiled()
         self._require_built("evaluate")
         logs = self._evaluate_prepared(*self._prepare(x, y, sample_weight))
         if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            print(" - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
@@ -878,7 +920,7 @@ def _logs_as_keras(logs, return_dict):
     """Keras 3's return forms: a dict, the loss alone, or [loss, *metrics]."""
     if return_dict:
         return dict(logs)
-    values = [float(v) for v in logs.values()]
+    values = [float(v) if np.ndim(v) == 0 else np.asarray(v) for v in logs.values()]
     return values[0] if len(values) == 1 else values
 
 

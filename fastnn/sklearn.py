@@ -55,6 +55,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fastnn import layers as _layers
 from fastnn import losses as _losses
+from fastnn import metrics as _metrics
 from fastnn import optimizers as _optimizers
 from fastnn.callbacks import Callback, EarlyStopping
 from fastnn.layers import Dense
@@ -349,7 +350,7 @@ def _model_state(model):
         "config": model.get_config(),
         "seed": model.seed,
         "loss": model.loss.get_config(),
-        "metrics": list(model.metrics),
+        "metrics": [_metrics.serialize(m) for m in model.metrics],
         "optimizer": opt.get_config(),
         "iterations": int(opt.iterations),
         "weights": model.get_weights(),

@@ -77,9 +77,10 @@ def names_the_argument(arg):
 def test_every_entry_point_is_covered():
     # Trainer is tested in test_trainer.py; forward (lists of arrays) and gemm_floor (the BLAS-only
     # epoch for benchmarks) have their own tests below; optimizer_step (a rule and a list of state
-    # arrays) has its error tests in test_optimizers.py
+    # arrays) has its error tests in test_optimizers.py, count_metrics (a list of counters) in
+    # test_metrics.py
     assert set(ENTRY_POINTS) | {"forward"} == {n for n in cb.__all__ if callable(getattr(cb, n))} - {
-        "Trainer", "gemm_floor", "optimizer_step"}
+        "Trainer", "gemm_floor", "optimizer_step", "count_metrics"}
 
 
 @pytest.mark.parametrize("args, error", [

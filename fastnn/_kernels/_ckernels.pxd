@@ -75,3 +75,23 @@ cdef extern from "fastnn_kernels.h" nogil:
     fnn_int fnn_count_argmax_matches_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, fnn_int n_b, fnn_int n_k)
     fnn_int fnn_count_threshold_matches_f32(const float *a, const float *y, fnn_int n)
     fnn_int fnn_count_threshold_matches_f64(const double *a, const double *y, fnn_int n)
+    void fnn_count_above_thresholds_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, const fnn_int *index_b, fnn_int n_b,
+                                         fnn_int n_k, fnn_int class_id, fnn_int top_k, const double *t, fnn_int n_t,
+                                         int even, int with_eps, long long *pos, long long *neg)
+    void fnn_count_class_outcomes_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, const fnn_int *index_b, fnn_int n_b,
+                                       fnn_int n_k, double threshold, int argmax, long long *tp_k, long long *fp_k,
+                                       long long *fn_k)
+    fnn_int fnn_count_top_k_matches_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, const fnn_int *index_b, fnn_int n_b,
+                                         fnn_int n_k, fnn_int top_k)
+    void fnn_sum_errors_f32(const float *p_bk, const fnn_int *label_b, const float *y_bk, const fnn_int *index_b, fnn_int n_b, fnn_int n_k,
+                             double *sums)
+    void fnn_count_above_thresholds_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, const fnn_int *index_b, fnn_int n_b,
+                                         fnn_int n_k, fnn_int class_id, fnn_int top_k, const double *t, fnn_int n_t,
+                                         int even, int with_eps, long long *pos, long long *neg)
+    void fnn_count_class_outcomes_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, const fnn_int *index_b, fnn_int n_b,
+                                       fnn_int n_k, double threshold, int argmax, long long *tp_k, long long *fp_k,
+                                       long long *fn_k)
+    fnn_int fnn_count_top_k_matches_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, const fnn_int *index_b, fnn_int n_b,
+                                         fnn_int n_k, fnn_int top_k)
+    void fnn_sum_errors_f64(const double *p_bk, const fnn_int *label_b, const double *y_bk, const fnn_int *index_b, fnn_int n_b, fnn_int n_k,
+                             double *sums)

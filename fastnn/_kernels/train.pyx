@@ -92,6 +92,13 @@ cdef inline bint _fused_kind(int kind) noexcept nogil:
     return kind < BCE or kind == EXP_POISSON
 
 ACCURACY_KINDS = ("none", "argmax", "threshold")
+# What the loop counts for fastnn.metrics, batch after batch (see Counters)
+COUNTER_KINDS = ("above_thresholds", "class_outcomes", "top_k", "errors")
+cdef enum:
+    ABOVE_THRESHOLDS = 0
+    CLASS_OUTCOMES = 1
+    TOP_K = 2
+    ERRORS = 3
 SPLITS = _validate.SPLITS
 
 # Values in a buffer for a block of dW rows (120 KB in float32): small enough to stay in
@@ -135,6 +142,18 @@ cdef struct Layer:
     unsigned int seed
 
 
+cdef struct Counter:   # one metric's counts (see Counters)
+    int kind
+    fnn_int class_id, top_k, n_t
+    const double *t
+    bint even, with_eps, argmax
+    double threshold
+    long long *c0
+    long long *c1
+    long long *c2
+    double *sums
+
+
 cdef struct Batch:     # the current mini-batch, gathered from the data by index
     fnn_int n
     void *X
@@ -166,6 +185,8 @@ cdef struct Loop:
     bint weighted_mean  # a batch's loss is Σ w E / Σ w (else / m)
     bint penalty_per_sample   # a step's penalties are divided by the batch's m (or Σ w)
     int accuracy
+    Counter *counters   # the metrics' counters, added to by worker 0 after each step's loss
+    int n_counters
     char gap[64]        # worker 0 writes what follows every step; the other reads the fields above
     fnn_int hits, counted, last_n
     char gap_after[64]
@@ -268,6 +289,173 @@ def _mostly_zeros(X):
             for j in range(d):
                 zeros += x[i * step, j] == 0
     return values - zeros <= (1.0 - ZEROS_TO_SKIP) * values
+
+
+def _counter_array(spec, key, dtype, shape):
+    a = spec.get(key)
+    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous \
+            or not a.flags.writeable:
+        raise TypeError(f"counter {spec.get('kind')!r}: {key} must be a writeable C-contiguous {np.dtype(dtype).name} "
+                        f"array of shape {shape}")
+    return a
+
+
+cdef class Counters:
+    """The counters of the metrics of one call, checked once and laid out for the C kernels.
+
+    counters : list of dicts, each with a "kind" from COUNTER_KINDS, its settings and the
+        arrays its counts are added to (in place, int64 but for "errors"):
+
+        "above_thresholds": thresholds (n_t,) float64, sorted; class_id (int or None); top_k
+            (int or None); even (thresholds i/(n_t − 1): Keras' bucketing); with_eps (t_0 < 0);
+            pos, neg (n_t + 1,): entries of each truth exceeding c of the thresholds, c = 0..n_t.
+        "class_outcomes": threshold (float, or None for the row's argmax); tp, fp, fn (n_k,).
+        "top_k": k; counts (2,): rows whose true class is among the k largest, rows seen.
+        "errors": sums (3,) float64: Σ|y − p|, Σ(y − p)², entries seen.
+    n_k : the number of output columns the counts are of.
+    """
+    cdef Counter *c
+    cdef readonly int n
+    cdef object _keep
+
+    def __cinit__(self):
+        self.c = NULL
+        self.n = 0
+
+    def __dealloc__(self):
+        free(self.c)
+
+    def __init__(self, counters, fnn_int n_k):
+        counters = list(counters or [])
+        self.c = <Counter *> malloc(max(len(counters), 1) * sizeof(Counter))
+        if self.c == NULL:
+            raise MemoryError()
+        keep = []
+        i64 = np.dtype(np.int64)
+        for i, spec in enumerate(counters):
+            if not isinstance(spec, dict) or spec.get("kind") not in COUNTER_KINDS:
+                raise ValueError(f"counters[{i}] must be a dict with a 'kind' in {COUNTER_KINDS}")
+            kind = COUNTER_KINDS.index(spec["kind"])
+            memset(&self.c[i], 0, sizeof(Counter))
+            self.c[i].kind = kind
+            self.c[i].class_id = -1
+            if kind == ABOVE_THRESHOLDS:
+                t = spec.get("thresholds")
+                if not isinstance(t, np.ndarray) or t.dtype != np.float64 or t.ndim != 1 or t.size < 1 \
+                        or not t.flags.c_contiguous or np.any(np.diff(t) < 0) or not np.all(np.isfinite(t)):
+                    raise ValueError(f"counters[{i}]: thresholds must be a sorted, finite, C-contiguous "
+                                     "float64 array of at least one value")
+                n_t = t.shape[0]
+                class_id = spec.get("class_id")
+                if class_id is not None and not 0 <= class_id < n_k:
+                    raise ValueError(f"counters[{i}]: class_id must be in [0, {n_k}), got {class_id}")
+                top_k = spec.get("top_k")
+                if top_k is not None and top_k < 1:
+                    raise ValueError(f"counters[{i}]: top_k must be >= 1, got {top_k}")
+                even = bool(spec.get("even", False))
+                if even and n_t < 2:
+                    raise ValueError(f"counters[{i}]: evenly spaced thresholds need at least 2")
+                pos = _counter_array(spec, "pos", i64, (n_t + 1,))
+                neg = _counter_array(spec, "neg", i64, (n_t + 1,))
+                keep += [t, pos, neg]
+                self.c[i].t = <const double *> addr(t)
+                self.c[i].n_t = n_t
+                self.c[i].class_id = -1 if class_id is None else class_id
+                self.c[i].top_k = 0 if top_k is None else top_k
+                self.c[i].even = even
+                self.c[i].with_eps = bool(spec.get("with_eps", False))
+                self.c[i].c0 = <long long *> addr(pos)
+                self.c[i].c1 = <long long *> addr(neg)
+            elif kind == CLASS_OUTCOMES:
+                threshold = spec.get("threshold")
+                self.c[i].argmax = threshold is None
+                self.c[i].threshold = 0.0 if threshold is None else float(threshold)
+                arrays = [_counter_array(spec, key, i64, (n_k,)) for key in ("tp", "fp", "fn")]
+                keep += arrays
+                self.c[i].c0 = <long long *> addr(arrays[0])
+                self.c[i].c1 = <long long *> addr(arrays[1])
+                self.c[i].c2 = <long long *> addr(arrays[2])
+            elif kind == TOP_K:
+                k = spec.get("k")
+                if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                    raise ValueError(f"counters[{i}]: k must be an integer >= 1, got {k!r}")
+                counts = _counter_array(spec, "counts", i64, (2,))
+                keep.append(counts)
+                self.c[i].top_k = k
+                self.c[i].c0 = <long long *> addr(counts)
+            else:
+                sums = _counter_array(spec, "sums", np.dtype(np.float64), (3,))
+                keep.append(sums)
+                self.c[i].sums = <double *> addr(sums)
+            self.n = i + 1
+        self._keep = keep
+
+
+cdef void _count(const Counter *counters, int n_counters, const floating *P, const fnn_int *label,
+                 const floating *Y, const fnn_int *index, fnn_int m, fnn_int n_k) noexcept nogil:
+    """Add the counts of m rows of predictions P (m × n_k) against class ids label (or rows Y)
+    to every counter; with index not NULL, row b's truth is sample index[b]'s."""
+    cdef const Counter *c
+    cdef fnn_int hits
+    cdef int i
+    for i in range(n_counters):
+        c = &counters[i]
+        if c.kind == ABOVE_THRESHOLDS:
+            if floating is float:
+                fnn_count_above_thresholds_f32(P, label, Y, index, m, n_k, c.class_id, c.top_k, c.t, c.n_t, c.even,
+                                               c.with_eps, c.c0, c.c1)
+            else:
+                fnn_count_above_thresholds_f64(P, label, Y, index, m, n_k, c.class_id, c.top_k, c.t, c.n_t, c.even,
+                                               c.with_eps, c.c0, c.c1)
+        elif c.kind == CLASS_OUTCOMES:
+            if floating is float:
+                fnn_count_class_outcomes_f32(P, label, Y, index, m, n_k, c.threshold, c.argmax, c.c0, c.c1, c.c2)
+            else:
+                fnn_count_class_outcomes_f64(P, label, Y, index, m, n_k, c.threshold, c.argmax, c.c0, c.c1, c.c2)
+        elif c.kind == TOP_K:
+            if floating is float:
+                hits = fnn_count_top_k_matches_f32(P, label, Y, index, m, n_k, c.top_k)
+            else:
+                hits = fnn_count_top_k_matches_f64(P, label, Y, index, m, n_k, c.top_k)
+            c.c0[0] += hits
+            c.c0[1] += m
+        else:
+            if floating is float:
+                fnn_sum_errors_f32(P, label, Y, index, m, n_k, c.sums)
+            else:
+                fnn_sum_errors_f64(P, label, Y, index, m, n_k, c.sums)
+
+
+def count_metrics(P, labels, Y, counters):
+    """Add the counts of predictions P (n, n_k) against class ids labels (n,) intp, or target
+    rows Y (n, n_k) of P's dtype (the other None), to each counter (see Counters), in place:
+    the compiled loop's counting, for evaluate and predict's chunks."""
+    dtype = _validate.array("P", P, 2)
+    n, n_k = P.shape
+    if (labels is None) == (Y is None):
+        raise ValueError("give the targets either as labels or as rows Y")
+    if labels is not None:
+        if not isinstance(labels, np.ndarray) or labels.dtype != np.intp or labels.shape != (n,) \
+                or not labels.flags.c_contiguous:
+            raise TypeError(f"labels must be a C-contiguous intp array of shape ({n},)")
+        if n and (labels.min() < 0 or labels.max() >= n_k):
+            raise ValueError(f"labels must be class ids in [0, {n_k})")
+    else:
+        _validate.array("Y", Y, 2, dtype)
+        _validate.shape("Y", Y, (n, n_k))
+    cdef Counters c = counters if isinstance(counters, Counters) else Counters(counters, n_k)
+    cdef const fnn_int *label = <const fnn_int *> addr(labels)
+    cdef void *p = addr(P)
+    cdef void *y = addr(Y)
+    cdef fnn_int rows = n, cols = n_k
+    if n == 0 or c.n == 0:
+        return
+    if dtype == _validate.float32:
+        with nogil:
+            _count(c.c, c.n, <const float *> p, label, <const float *> y, NULL, rows, cols)
+    else:
+        with nogil:
+            _count(c.c, c.n, <const double *> p, label, <const double *> y, NULL, rows, cols)
 
 
 cdef class Trainer:
@@ -479,7 +667,8 @@ cdef class Trainer:
 
     def train(self, X, labels, Y, sample_weight, order, Py_ssize_t first_batch, Py_ssize_t n_batches,
               double learning_rate, double decay, double momentum, bint nesterov, long long iteration,
-              double[::1] batch_losses, int accuracy=0, rule=None, rates=None, batch_penalties=None):
+              double[::1] batch_losses, int accuracy=0, rule=None, rates=None, batch_penalties=None,
+              metrics=None):
         """Run ``n_batches`` SGD steps, batches ``first_batch, first_batch + 1, ...`` of ``order``.
 
         X : (n_samples, n_in) data; labels (n_samples,) intp class ids or None; Y (n_samples,
@@ -495,6 +684,10 @@ cdef class Trainer:
         batch_penalties : None (each step's penalty joins its batch loss) or a float64 array of
         at least n_batches values, which receives each step's penalty apart (batch_losses then
         holds the data's loss alone).
+        metrics : None or a list of counters (see Counters), or a Counters of this trainer's
+        number of outputs: the counts of every step's predictions (those of the forward pass
+        before its update, as the accuracy) are added to them, by one worker after the step's
+        loss, whatever the number of workers.
 
         Returns (steps_done, iteration, hits, counted): steps_done < n_batches when a batch's
         loss was not finite (that batch is not applied); hits/counted give the accuracy.
@@ -537,6 +730,7 @@ cdef class Trainer:
             raise ValueError(f"order holds sample indices outside [0, {n})")
         if not (0 <= accuracy < len(ACCURACY_KINDS)):
             raise ValueError(f"accuracy must be an index into {ACCURACY_KINDS}")
+        cdef Counters counters = metrics if isinstance(metrics, Counters) else Counters(metrics, n_out)
         cdef const double[::1] step_rates
         cdef double[::1] step_penalties
         if batch_penalties is not None:
@@ -590,6 +784,8 @@ cdef class Trainer:
         loop.weighted_mean = self.weighted_mean and sample_weight is not None
         loop.penalty_per_sample = self.penalty_per_sample
         loop.accuracy = accuracy
+        loop.counters = counters.c
+        loop.n_counters = counters.n
         loop.hits = 0
         loop.counted = 0
         loop.last_n = 0
@@ -854,6 +1050,13 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 for v in range(n_workers):
                     loop.hits += s.own[v].hits_part
                 loop.counted += m if loop.accuracy == 1 else m * n_k
+            # the metrics' counts of the whole batch, from its predictions before the update:
+            # every row's P is in place after the barrier, and no worker writes P again before
+            # this one reaches the next barrier; the truths are read by index from the data (the
+            # other worker may gather the next batch's labels meanwhile)
+            if loop.n_counters:
+                _count(loop.counters, loop.n_counters, rows(s.probs if s.probs != NULL else out.A, 0, n_k, tag),
+                       loop.labels, <floating *> loop.Y, loop.order + start, <fnn_int> m, n_k)
         if not isfinite(total):
             if in_place:                              # the layers show this step: its X ...
                 _gather_batch(s, worker, start, m, lo, mw, False, tag)

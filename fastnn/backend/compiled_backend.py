@@ -10,7 +10,8 @@ from fastnn._kernels.dense import dense_backward, dense_forward
 from fastnn._kernels.losses import (binary_cross_entropy, focal_cross_entropy, huber, mean_absolute_error,
                                     mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy)
 from fastnn._kernels.optim import optimizer_step, sgd_update
-from fastnn._kernels.train import ACCURACY_KINDS, LOSS_KINDS, Trainer, forward, gemm_floor
+from fastnn._kernels.train import (ACCURACY_KINDS, COUNTER_KINDS, LOSS_KINDS, Trainer, count_metrics, forward,
+                                   gemm_floor)
 
 name = "compiled"
 
@@ -18,4 +19,4 @@ __all__ = ["matmul", "dense_forward", "dense_backward", "activation_forward", "a
            "activation_backward", "dropout", "softmax_cross_entropy", "focal_cross_entropy",
            "sigmoid_binary_cross_entropy", "binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
            "huber", "sgd_update", "optimizer_step",
-           "Trainer", "forward", "LOSS_KINDS", "ACCURACY_KINDS", "gemm_floor"]
+           "Trainer", "forward", "count_metrics", "LOSS_KINDS", "ACCURACY_KINDS", "COUNTER_KINDS", "gemm_floor"]

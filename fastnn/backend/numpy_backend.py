@@ -447,6 +447,85 @@ def forward(X, weights, biases, activations, out, chunk=1024, n_workers=1):
 
 # ---------------------------------------------------------------- training loop
 
+# ---------------------------------------------------------------- epoch metrics
+
+COUNTER_KINDS = ("above_thresholds", "class_outcomes", "top_k", "errors")
+
+
+def _in_top_k(P, top_k):
+    """[P_bk among the top_k of its row]: fewer than top_k entries rank above it, by value and
+    then by index among equal values (a stable top_k)."""
+    above = P[:, None, :] > P[:, :, None]                      # [b, k, j] = P_bj > P_bk
+    tied_before = (P[:, None, :] == P[:, :, None]) & np.tri(P.shape[1], k=-1, dtype=bool)[None]
+    return (above | tied_before).sum(axis=2) < top_k
+
+
+def count_metrics(P, labels, Y, counters):
+    """Add the counts of predictions P (n, n_k) against class ids labels (n,) or target rows Y
+    (n, n_k) (the other None) to each counter, in place. The truth of entry (b, k) is
+    [labels_b = k], or [Y_bk ≠ 0] (Keras casts y_true to bool). Each counter is a dict:
+
+    - "above_thresholds" (thresholds t sorted, class_id, top_k, even, with_eps, pos, neg):
+      c := #{i : p > t_i} per entry; pos[c] += [truth], neg[c] += [not truth]. class_id: that
+      column only; top_k: entries outside their row's top k count as c = 0; even (t_i =
+      i/(n_t − 1)): c := ceil(clip(p, 0, 1)·(n_t − 1)), and c ≥ 1 with with_eps (Keras'
+      buckets). Then TP_i = Σ_{c > i} pos[c], FP_i = Σ_{c > i} neg[c].
+    - "class_outcomes" (threshold, tp, fp, fn): ŷ = [p > threshold], or for threshold None
+      ŷ = [p ≥ max of its row and abs(p) > 1e−9]; per class tp += Σ ŷ·y, fp += Σ ŷ·(1 − y),
+      fn += Σ (1 − ŷ)·y.
+    - "top_k" (k, counts): counts += (rows whose true class c, labels_b or the first argmax of
+      Y_b, has 1 + #{j : p_j > p_c} ≤ k, rows).
+    - "errors" (sums): sums += (Σ abs(y − p), Σ (y − p)², entries), y one-hot for class ids.
+    """
+    n, n_k = P.shape
+    if labels is not None:
+        truth = labels[:, None] == np.arange(n_k)
+        true_class = labels
+        y_values = truth.astype(np.float64)
+    else:
+        truth = Y != 0
+        true_class = Y.argmax(axis=1) if n else np.zeros(0, dtype=np.intp)
+        y_values = Y.astype(np.float64)
+    real = P.dtype.type
+    for counter in counters or []:
+        kind = counter["kind"]
+        if kind == "above_thresholds":
+            t = counter["thresholds"]
+            p, y = P, truth
+            keep = _in_top_k(P, counter["top_k"]) if counter["top_k"] else np.ones(P.shape, dtype=bool)
+            if counter["class_id"] is not None:
+                column = [counter["class_id"]]
+                p, y, keep = p[:, column], y[:, column], keep[:, column]
+            if counter["even"]:
+                q = np.where(p > 1, real(1), np.where(p > 0, p, real(0)))     # clip, NaN as 0
+                c = np.ceil(q * real(len(t) - 1)).astype(np.intp)
+                if counter["with_eps"]:
+                    c = np.maximum(c, 1)
+            else:
+                c = np.searchsorted(t.astype(P.dtype), p, side="left")      # #{i : t_i < p}
+                c[np.isnan(p)] = 0
+            c = np.where(keep, c, 0)
+            counter["pos"] += np.bincount(c[y], minlength=len(t) + 1)
+            counter["neg"] += np.bincount(c[~y], minlength=len(t) + 1)
+        elif kind == "class_outcomes":
+            if counter["threshold"] is None:
+                predicted = (P >= P.max(axis=1, keepdims=True)) & (np.abs(P) > real(1e-9))
+            else:
+                predicted = P > real(counter["threshold"])
+            counter["tp"] += (predicted & truth).sum(axis=0)
+            counter["fp"] += (predicted & ~truth).sum(axis=0)
+            counter["fn"] += (~predicted & truth).sum(axis=0)
+        elif kind == "top_k":
+            p_true = P[np.arange(n), true_class][:, None]
+            above = np.where(np.isnan(p_true), ~np.isnan(P), P > p_true).sum(axis=1)
+            counter["counts"] += (int(np.sum(above < counter["k"])), n)
+        elif kind == "errors":
+            e = y_values - P.astype(np.float64)
+            counter["sums"] += (np.abs(e).sum(), (e * e).sum(), e.size)
+        else:
+            raise ValueError(f"unknown counter kind {kind!r}; expected one of {COUNTER_KINDS}")
+
+
 LOSS_KINDS = ("softmax_cross_entropy", "focal_cross_entropy", "sigmoid_binary_cross_entropy",
               "binary_cross_entropy", "mean_squared_error", "mean_absolute_error", "huber",
               "half_squared_error", "exp_poisson")
@@ -595,7 +674,7 @@ class Trainer:
 
     def train(self, X, labels, Y, sample_weight, order, first_batch, n_batches, learning_rate,
               decay, momentum, nesterov, iteration, batch_losses, accuracy=0, rule=None, rates=None,
-              batch_penalties=None):
+              batch_penalties=None, metrics=None):
         bs, n_layers = self.batch_size, len(self.layers)
         fused = self.loss in _FUSED_OUTPUT and not self.from_logits    # the loss writes A (= its P)
         if rule is None:
@@ -633,6 +712,8 @@ class Trainer:
                 batch_penalties[j - first_batch] = 0.0
             penalties_to = batch_penalties if batch_penalties is not None else batch_losses
             ps = 1.0 / norm if self.penalty_per_sample else 1.0
+            # the metrics count this batch's predictions before its update (as the accuracy)
+            count_metrics(self.P[:m] if self.from_logits else self.layers[-1][7][:m], label, Yb, metrics)
             if not np.isfinite(loss):
                 break
             A_out = self.P[:m] if self.from_logits else self.layers[-1][7][:m]   # probabilities
