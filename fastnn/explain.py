@@ -36,25 +36,41 @@ def _sub(n):
 
 
 class LayerStep(Mapping):
-    """The quantities of one Dense layer in one training step (arrays; read them as
-    attributes, ``layer.delta``, or as keys, ``layer["delta"]``).
+    """The quantities of one Dense layer in one training step. Read them as attributes
+    (``layer.delta``) or as keys (``layer["delta"]``, ``dict(layer)``).
 
-    Keys
-    ----
-    name, activation, index (l, from 1), units, n_in
-    I : (batch, n_in)            the layer's input (x for the first layer)
-    W, b : (n_in, units), (units,)   the weights before the step (b None without bias)
-    Z : (batch, units)           Z = I·W + b
-    A : (batch, units)           A = g(Z)
-    dropout : dict or None       rate, mask (1 kept, 0 dropped) and D = A ⊙ mask / (1 − rate),
-                                 the next layer's input, when a Dropout layer follows
-    back : (batch, units) or None    δ_{l+1}·W_{l+1}ᵀ (⊙ mask/(1 − rate) after dropout); None for the output layer
-    g_prime : (batch, units) or None g′(Z); None for the output layer (its δ comes from the loss) and for softmax
-    delta : (batch, units)       δ = ∂E/∂Z
-    dW, db : (n_in, units), (units,)  dW = Iᵀ·δ, db = Σ_batch δ
-    state : dict                 the optimizer's arrays for W and b: {name: (before, after)}
-    step_W, step_b               W_new − W, b_new − b: the update the optimizer applied
-    W_new, b_new                 the weights after the step
+    Attributes
+    ----------
+    name, activation : str
+        The layer's name and its activation g.
+    index : int
+        l, the layer's place from 1 (input side) to L (the output layer).
+    n_in, units : int
+        Its inputs and units.
+    I : ndarray (batch, n_in)
+        The layer's input: x for the first layer, the previous layer's A (or D) otherwise.
+    W, b : ndarray (n_in, units), (units,)
+        The weights before the step (b is None without a bias).
+    Z, A : ndarray (batch, units)
+        Z = I·W + b and A = g(Z).
+    dropout : dict or None
+        When a Dropout layer follows: its ``rate``, the ``mask`` (1 kept, 0 dropped) and
+        ``D`` = A ⊙ mask / (1 − rate), the next layer's input.
+    back : ndarray (batch, units) or None
+        δ_{l+1}·W_{l+1}ᵀ, times mask / (1 − rate) after dropout; None for the output layer.
+    g_prime : ndarray (batch, units) or None
+        g′(Z); None for the output layer, whose δ comes from the loss, and for softmax.
+    delta : ndarray (batch, units)
+        δ = ∂E/∂Z; for a hidden layer δ = back ⊙ g_prime.
+    dW, db : ndarray (n_in, units), (units,)
+        dW = Iᵀ·δ and db = Σ_batch δ (db is None without a bias).
+    state : dict
+        The optimizer's arrays: ``state["W"][name] = (before, after)``, the same for "b"
+        (SGD: "velocity v"; Adam: "m", "v", "v̂").
+    step_W, step_b : ndarray
+        W_new − W and b_new − b, the change the optimizer made.
+    W_new, b_new : ndarray
+        The weights after the step.
     """
 
     def __init__(self, **values):
@@ -82,21 +98,35 @@ class LayerStep(Mapping):
 
 class StepExplanation(Mapping):
     """One training step of a Sequential model, layer by layer (see ``fastnn.explain``).
+    ``print`` shows it as text, Jupyter as an HTML table; the values are attributes and
+    keys (``e.loss``, ``e["loss"]``), and an integer key gives a layer (``e[0]``).
 
-    Attributes (also keys)
-    ----------------------
-    layers : list of LayerStep        one per Dense layer, input to output
-    loss : float                      E, the batch's mean loss (what train_on_batch returns)
-    loss_name : str
-    output_delta : str                the formula of the output layer's δ for this loss
-    x, y : arrays                     the batch as the step saw it (model dtype; y as given)
-    n : int                           samples in the batch
-    optimizer : str                   the optimizer, as its repr
-    rule : dict                       its rule (kind, momentum, β's, ...)
-    t : int                           the step number (updates made before this one)
-    learning_rate : float             γ_t, this step's rate (SGD: γ / (1 + decay·t))
-    adam_alpha : float or None        Adam's α = γ_t·√(1 − β₂^(t+1)) / (1 − β₁^(t+1))
-    updated : bool                    whether the model kept the step
+    Attributes
+    ----------
+    layers : list of LayerStep
+        One per Dense layer, from the input to the output.
+    loss : float
+        E, the batch's mean loss (what ``train_on_batch`` returns), penalties included.
+    metrics : dict
+        The compiled metrics on this batch (accuracy), computed before the update.
+    loss_name, output_delta : str
+        The loss, and the formula of the output layer's δ for it.
+    x, y : ndarray
+        The batch as the step took it.
+    n : int
+        The number of samples in the batch.
+    model, optimizer : str
+        The model and the optimizer with its settings, as text.
+    rule : dict
+        The optimizer's rule (kind, momentum, β's, ...).
+    t : int
+        The step number: updates made before this one.
+    learning_rate : float
+        γ_t, the rate of this step (SGD: γ / (1 + decay·t)).
+    adam_alpha : float or None
+        Adam's α = γ_t·√(1 − β₂^(t+1)) / (1 − β₁^(t+1)).
+    updated : bool
+        Whether the model kept the step.
     """
 
     def __init__(self, **values):
