@@ -66,7 +66,8 @@ class LayerStep(Mapping):
         dW = Iᵀ·δ and db = Σ_batch δ (db is None without a bias).
     state : dict
         The optimizer's arrays: ``state["W"][name] = (before, after)``, the same for "b"
-        (SGD: "velocity v"; Adam: "m", "v", "v̂").
+        (SGD: "velocity v"; Adam: "m", "v" and, with amsgrad, "v̂"; RMSprop: "mean square v",
+        with momentum "momentum s", centered "mean gradient ḡ"; Adagrad: "accumulator a").
     step_W, step_b : ndarray
         W_new − W and b_new − b, the change the optimizer made.
     W_new, b_new : ndarray
@@ -404,12 +405,17 @@ def explain_step(model, x, y, sample_weight=None, class_weight=None, update=Fals
         states_after = [[s.copy() for s in v] for v in opt.variables]
         steps, i = [], 0
         names = STATE_NAMES[rule["kind"]]
+        # the state arrays this rule uses (Adam's v̂ only with amsgrad, RMSprop's s and ḡ with momentum, centered)
+        used = [k for k in range(len(names)) if not (
+            (rule["kind"] == "adam" and k == 2 and not rule.get("amsgrad"))
+            or (rule["kind"] == "rmsprop" and k == 1 and not rule.get("momentum"))
+            or (rule["kind"] == "rmsprop" and k == 2 and not rule.get("centered")))]
         for position, (layer, drop) in enumerate(zip(dense, drop_of)):
             n_params = len(layer.params)
             W0 = saved_params[i]
             b0 = saved_params[i + 1] if layer.use_bias else None
-            state = {"W": {name: (states_before[i][k], states_after[i][k]) for k, name in enumerate(names)},
-                     "b": ({name: (states_before[i + 1][k], states_after[i + 1][k]) for k, name in enumerate(names)}
+            state = {"W": {names[k]: (states_before[i][k], states_after[i][k]) for k in used},
+                     "b": ({names[k]: (states_before[i + 1][k], states_after[i + 1][k]) for k in used}
                            if layer.use_bias else {})}
             dropout = None
             if isinstance(drop, Dropout) and drop.rate > 0:
