@@ -91,11 +91,13 @@ EXTENSIONS = [
 # recorded instead (build/fastnn-build.json): while it is the same and the generated C is
 # newer than this project's own .pyx/.pxd/.pxi files and this setup.py, the extensions
 # are built from that C, and setuptools skips those whose shared library is up to date.
-# Anything else that differs (Cython, NumPy or Python version, flags, directives) forces
-# a full rebuild.
+# Anything else that differs (Cython, NumPy or Python version, flags, directives, the
+# compiler) forces a full rebuild.
 STAMP = os.path.join("build", "fastnn-build.json")
 RECIPE = {"cython": Cython.__version__, "numpy": numpy.__version__, "python": sys.version,
-          "directives": DIRECTIVES, "gcc_flags": GCC_FLAGS, "msvc_flags": MSVC_FLAGS}
+          "directives": DIRECTIVES, "gcc_flags": GCC_FLAGS, "msvc_flags": MSVC_FLAGS,
+          # the compiler and flags given from outside (e.g. CC=clang for the portability check)
+          "environment": {k: os.environ.get(k) for k in ("CC", "CFLAGS", "CPPFLAGS", "LDSHARED", "LDFLAGS")}}
 OWN_SOURCES = glob.glob("fastnn/_kernels/*.p[xy][dxi]") + [__file__]
 
 
