@@ -375,7 +375,7 @@ def _optimizer_text(opt):
 def explain_step(model, x, y, sample_weight=None, class_weight=None, update=False):
     """Run one training step of ``model`` on (x, y) and return a ``StepExplanation``; see
     ``Sequential.explain_step``."""
-    from fastnn.layers import Dense, Dropout
+    from fastnn.layers import Dropout
     model._require_compiled()
     if not isinstance(update, (bool, np.bool_)):
         raise TypeError(f"update must be True or False, got {update!r}")
