@@ -11,8 +11,12 @@ The flags follow the compiler setuptools picks: MSVC (``cl.exe``, how CPython is
 on Windows) or a GCC-like one (GCC, Clang, MinGW).  Which instruction set the kernels
 use is decided at run time (``csrc/cpu.c``, capped by ``FASTNN_CPU``), never here.
 """
+import glob
+import json
 import os
+import sys
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -79,4 +83,56 @@ EXTENSIONS = [
     extension("train", C_KERNELS + ["csrc/team.c"]),
 ]
 
-setup(ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES), cmdclass={"build_ext": BuildExt})
+# ---- Reusing an earlier build (e.g. `pip install ".[test]"` after `pip install .`).
+# pip builds in a fresh environment each time, whose numpy and Cython files (numpy's
+# __init__.pxd, Cython's libc/*.pxd, which the kernels cimport) are newer than the C that
+# Cython wrote last time; cythonize would take that as a change, write every .c again, and
+# setuptools would then compile everything again. What can change the compiled code is
+# recorded instead (build/fastnn-build.json): while it is the same and the generated C is
+# newer than this project's own .pyx/.pxd/.pxi files and this setup.py, the extensions
+# are built from that C, and setuptools skips those whose shared library is up to date.
+# Anything else that differs (Cython, NumPy or Python version, flags, directives, the
+# compiler) forces a full rebuild.
+STAMP = os.path.join("build", "fastnn-build.json")
+RECIPE = {"cython": Cython.__version__, "numpy": numpy.__version__, "python": sys.version,
+          "directives": DIRECTIVES, "gcc_flags": GCC_FLAGS, "msvc_flags": MSVC_FLAGS,
+          # the compiler and flags given from outside (e.g. CC=clang for the portability check)
+          "environment": {k: os.environ.get(k) for k in ("CC", "CFLAGS", "CPPFLAGS", "LDSHARED", "LDFLAGS")}}
+OWN_SOURCES = glob.glob("fastnn/_kernels/*.p[xy][dxi]") + [__file__]
+
+
+def _recorded_recipe():
+    try:
+        with open(STAMP, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _reuse_generated_c(extensions):
+    """Point each extension whose generated C is current at that C instead of its .pyx."""
+    newest_own = max(os.path.getmtime(path) for path in OWN_SOURCES)
+    reused = 0
+    for ext in extensions:
+        pyx = ext.sources[0]
+        c_file = pyx[:-len(".pyx")] + ".c"
+        if os.path.exists(c_file) and os.path.getmtime(c_file) > newest_own:
+            ext.sources[0] = c_file
+            reused += 1
+    return reused
+
+
+def _record_recipe():
+    os.makedirs("build", exist_ok=True)
+    with open(STAMP + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(RECIPE, f, indent=1)
+    os.replace(STAMP + ".tmp", STAMP)
+
+
+same_recipe = _recorded_recipe() == json.loads(json.dumps(RECIPE))
+if same_recipe:
+    _reuse_generated_c(EXTENSIONS)
+modules = cythonize(EXTENSIONS, compiler_directives=DIRECTIVES, force=not same_recipe)
+_record_recipe()
+
+setup(ext_modules=modules, cmdclass={"build_ext": BuildExt})

@@ -7,6 +7,7 @@
     fastnn summary mnist.fnn
     fastnn predict mnist.fnn digit.png
     fastnn export mnist.fnn mnist.onnx
+    fastnn explain iris.fnn --samples 3
 """
 import argparse
 import struct
@@ -353,6 +354,65 @@ def cmd_export(args):
     return 0
 
 
+def explain_data(model, source, samples, data_dir=None):
+    """The first ``samples`` training samples of a task (scaled as the model's metadata says), or
+    the arrays ``x`` and ``y`` of an .npz file (used as they are), as (x, y) for explain_step."""
+    from fastnn.utils import to_categorical
+    meta = model.metadata
+    source = source or meta.get("task")
+    if source is None:
+        raise CommandError("the model does not say which task it was trained on: give --data TASK or --data FILE.npz")
+    if source in TASKS:
+        if meta.get("task") not in (None, source):
+            raise CommandError(f"the model was trained on {meta['task']}, not {source}")
+        x, labels, _, _, _ = load_task(source, data_dir)
+        if meta.get("features"):
+            x = x[:, [IRIS_FEATURES.index(name) for name in meta["features"]]]
+        x, labels = x[:samples], labels[:samples]
+        if "preprocessing" in meta:
+            x = preprocess(x, meta["preprocessing"])
+        if x.shape[1] != model.input_dim:
+            raise CommandError(f"{source} has {x.shape[1]} features but the model expects {model.input_dim}")
+        y = labels if model.loss.needs == "class_ids" else to_categorical(labels, model.output_units)
+        return x, y
+    if not source.lower().endswith(".npz"):
+        raise CommandError(f"--data takes a task ({', '.join(TASKS)}) or an .npz file with arrays x and y, "
+                           f"got {source!r}")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            if "x" not in data or "y" not in data:
+                raise CommandError(f"{source} must hold arrays named x and y, it has {', '.join(data.files)}")
+            x, y = data["x"], data["y"]
+    except FileNotFoundError:
+        raise CommandError(f"no file at {source}") from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{source} is not a readable .npz file ({exc})") from None
+    return x[:samples], y[:samples]
+
+
+def cmd_explain(args):
+    from fastnn.io import write_atomically
+    model = _load_model(args.model)
+    if model.loss is None:
+        raise CommandError(f"{args.model} holds an uncompiled model: it has no loss to take a step with")
+    x, y = explain_data(model, args.data, args.samples, args.data_dir)
+    explanation = model.explain_step(x, y)
+    if args.format == "html":
+        text = ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>fastnn explain</title></head><body>'
+                + explanation.to_html(precision=args.precision) + "</body></html>\n")
+    else:
+        text = explanation.to_text(precision=args.precision) + "\n"
+    if args.out:
+        try:
+            write_atomically(args.out, lambda f: f.write(text.encode("utf-8")))
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        print(f"wrote {args.out} (one step of {args.model} on {len(x)} samples, {args.format})")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_config(args):
     from fastnn import show_config
     show_config()
@@ -433,6 +493,19 @@ def build_parser():
     export.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
     export.set_defaults(run=cmd_export)
 
+    explain = sub.add_parser("explain", help="one training step of a saved model, layer by layer: I, Z, A, δ, "
+                             "dW, db and the update (the model file is not changed)")
+    explain.add_argument("model")
+    explain.add_argument("--data", metavar="TASK|FILE.npz",
+                         help="the samples: the first ones of a task's training set (default: the model's task), "
+                              "or the arrays x and y of an .npz file")
+    explain.add_argument("--data-dir", metavar="DIR", dest="data_dir", help="folder with the MNIST-style IDX files")
+    explain.add_argument("--samples", type=int, default=2, help="how many samples the step takes (default 2)")
+    explain.add_argument("--format", choices=["text", "html"], default="text")
+    explain.add_argument("--precision", type=int, default=4, help="significant digits shown (default 4)")
+    explain.add_argument("--out", metavar="FILE", help="write to FILE instead of the terminal")
+    explain.set_defaults(run=cmd_explain)
+
     config = sub.add_parser("config", help="the instruction set, kernels, BLAS and threads fastnn uses here")
     config.set_defaults(run=cmd_config)
     return parser
@@ -453,6 +526,11 @@ def main(argv=None):
                 float(args.focal_alpha)
             except ValueError:
                 parser.error("--focal-alpha must be a number or 'balanced'")
+    if args.command == "explain":
+        if args.samples < 1:
+            parser.error("--samples must be at least 1")
+        if not 1 <= args.precision <= 17:
+            parser.error("--precision must be between 1 and 17")
     try:
         return args.run(args)
     except CommandError as exc:

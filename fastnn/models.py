@@ -762,6 +762,30 @@ class Sequential:
             warnings.warn(f"the loss is {loss[0]}; the update was not applied", RuntimeWarning, stacklevel=2)
         return _logs_as_keras(self._metric_logs({"loss": float(loss[0])}, hits, counted), return_dict)
 
+    def explain_step(self, x, y, sample_weight=None, class_weight=None, update=False):
+        """One training step on a few samples, shown layer by layer in the course's notation.
+
+        Runs the model's real step (the one ``train_on_batch`` runs) on (x, y) and returns a
+        ``fastnn.explain.StepExplanation`` holding, for every Dense layer, its input I, W and
+        b, Z = I·W + b, A = g(Z), δ and the two factors it came from, δ_l = (δ_{l+1}·W_{l+1}ᵀ)
+        ⊙ g′(Z_l), dW = Iᵀ·δ, db = Σ δ, the optimizer's state before and after (SGD's
+        velocity v), the rate γ_t of the step and the updated weights; and the loss E.
+        It prints as text (``print(e)``), shows as an HTML table in Jupyter, and gives the
+        arrays as ``e.layers[l].delta`` or ``e[l]["dW"]``.
+
+        Parameters
+        ----------
+        x : array (n_samples, n_features)
+            A few samples (at most 1000): every number of the step is kept.
+        y, sample_weight, class_weight : as for ``train_on_batch``.
+        update : bool, default False
+            False leaves the model as it was: its weights, its optimizer's state and step
+            counter t, and what its layers show. True keeps the step, exactly as
+            ``train_on_batch(x, y)`` would have.
+        """
+        from fastnn.explain import explain_step
+        return explain_step(self, x, y, sample_weight=sample_weight, class_weight=class_weight, update=update)
+
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss and metrics of the model on this batch, without training (Keras 3's return
         forms, as ``train_on_batch``)."""

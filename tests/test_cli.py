@@ -203,3 +203,45 @@ def test_console_script_and_module_entry_point(tmp_path):
         assert "test accuracy" in result.stdout
         result = subprocess.run(command + ["train"], capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 2 and "usage: fastnn" in result.stderr
+
+
+def test_explain_prints_one_step_and_leaves_the_file_alone(capsys, iris_model, tmp_path):
+    import fastnn
+    from fastnn.cli import load_task, preprocess
+    from fastnn.utils import to_categorical
+    before = iris_model.read_bytes()
+    code, out, _ = run(capsys, "explain", str(iris_model), "--samples", "3")
+    assert code == 0
+    for piece in ("on 3 sample(s)", "Z₁ = I₁·W₁ + b₁", "δ₃ = ∂E/∂Z₃ = (A₃ − Y)/n", "δ₂ = (δ₃·W₃ᵀ) ⊙ g′(Z₂)",
+                  "dW₁ = I₁ᵀ·δ₁", "velocity v of W₁", "left as it was"):
+        assert piece in out, piece
+    assert iris_model.read_bytes() == before
+    # the loss printed is the step's, on the first three training flowers scaled as the model says
+    model = fastnn.load_model(iris_model)
+    x, y, _, _, _ = load_task("iris")
+    expected = model.explain_step(preprocess(x[:3], model.metadata["preprocessing"]), to_categorical(y[:3], 3))
+    assert f"loss E = {expected.loss:.6g}" in out
+    # an .npz of x and y, and HTML into a file
+    np.savez(tmp_path / "batch.npz", x=preprocess(x[:2], model.metadata["preprocessing"]),
+             y=to_categorical(y[:2], 3))
+    page = tmp_path / "step.html"
+    code, out, _ = run(capsys, "explain", str(iris_model), "--data", str(tmp_path / "batch.npz"),
+                       "--format", "html", "--out", str(page))
+    assert code == 0 and "wrote" in out
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<table" in text and "on 2 sample(s)" in text
+
+
+def test_explain_errors(capsys, iris_model, tmp_path):
+    code, _, err = run(capsys, "explain", str(iris_model), "--data", "digits")
+    assert code == 1 and "trained on iris, not digits" in err
+    code, _, err = run(capsys, "explain", str(iris_model), "--data", str(tmp_path / "none.npz"))
+    assert code == 1 and "no file at" in err
+    np.savez(tmp_path / "wrong.npz", a=np.zeros(3))
+    code, _, err = run(capsys, "explain", str(iris_model), "--data", str(tmp_path / "wrong.npz"))
+    assert code == 1 and "arrays named x and y" in err
+    code, _, err = run(capsys, "explain", str(iris_model), "--data", "flowers.csv")
+    assert code == 1 and "an .npz file" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", str(iris_model), "--samples", "0"])
+    assert exc.value.code == 2
