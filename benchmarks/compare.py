@@ -3,7 +3,7 @@
     FASTNN_DATA=/path/to/data PYTHONPATH=. python benchmarks/compare.py \
         [--threads 1 2] [--quick] [--out benchmarks/results.json] [--plot benchmarks/scaling.png] \
         [--only netA,netB,iris,inference,float64,scaling,optimizers,dropout,toolkit] [--cpu avx2] \
-        [--net-b-samples N]
+        [--net-b-samples N] [--skip sklearn,numpy-hand,...]
     python benchmarks/compare.py --from benchmarks/results.json     # the report again, measuring nothing
 
 The script runs itself once per thread count (``--child --threads N``) and starts each
@@ -308,8 +308,12 @@ class Frameworks:
         self.pools = [{k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
                       for p in threadpool_info()]
 
+    skipped = frozenset()          # runner keys left out with --skip
+
     def available(self, name):
-        """Whether the framework behind a runner key imported."""
+        """Whether the framework behind a runner key imported (and was not left out with --skip)."""
+        if name in self.skipped:
+            return False
         needs = {"pytorch": self.torch, "pytorch-seq": self.torch, "torch-compile": self.torch,
                  "pytorch-compile": self.torch, "jax": self.jax, "jax-step": self.jax, "jax-scan": self.jax,
                  "keras": self.keras, "onnxruntime": self.ort, "sklearn": self.sklearn}
@@ -1272,6 +1276,7 @@ def child(args):
     if args.net_b_samples:
         settings.net_b_samples = args.net_b_samples
     fw = Frameworks(args.threads)
+    fw.skipped = frozenset(args.skip)
     for name, why in fw.missing.items():
         log(f"skipping {name}: {why}")
     warnings.filterwarnings("ignore", message=".*donated buffers.*")
@@ -1315,7 +1320,8 @@ def run_child(threads, args, path):
         return None
     command = [sys.executable, "-X", "faulthandler", os.path.abspath(__file__), "--child", "--threads", str(threads), "--out", path,
                "--only", ",".join(args.only)] + (["--quick"] if args.quick else []) \
-        + (["--net-b-samples", str(args.net_b_samples)] if args.net_b_samples else []) + (["--cpu", args.cpu] if args.cpu else [])
+        + (["--net-b-samples", str(args.net_b_samples)] if args.net_b_samples else []) \
+        + (["--skip", ",".join(args.skip)] if args.skip else []) + (["--cpu", args.cpu] if args.cpu else [])
     env = dict(os.environ, **thread_environment(threads, args.cpu))
     done = subprocess.run(command, env=env, preexec_fn=lambda: os.sched_setaffinity(0, set(cores)))
     if done.returncode != 0:
@@ -1624,6 +1630,9 @@ def main(argv=None):
     parser.add_argument("--net-b-samples", type=int, default=None, metavar="N",
                         help="net B's epochs (SGD and Adam) on the first N training images, reported per 60,000 "
                              "(default: all 60,000)")
+    parser.add_argument("--skip", default="", metavar="NAMES",
+                        help="comma-separated runner keys left out of every workload, e.g. sklearn,numpy-hand "
+                             "(fastnn's own rows and the GEMM floor cannot be left out)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     asked = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -1631,6 +1640,10 @@ def main(argv=None):
     if unknown or not asked:
         parser.error(f"--only takes names from {','.join(WORKLOADS)}, got {args.only!r}")
     args.only = [w for w in WORKLOADS if w in asked]
+    args.skip = [k.strip() for k in args.skip.split(",") if k.strip()]
+    known = (set(TRAINING) | set(INFERENCE) | set(OPTIMIZER_PEERS)) - {"fastnn", "fastnn-call", "fastnn-fit5", "floor"}
+    if any(k not in known for k in args.skip):
+        parser.error(f"--skip takes names from {','.join(sorted(known))}, got {','.join(args.skip)!r}")
     if args.net_b_samples is not None and not 100 <= args.net_b_samples <= N_EPOCH:
         parser.error(f"--net-b-samples takes 100 to {N_EPOCH:,}, got {args.net_b_samples}")
     if args.child:
