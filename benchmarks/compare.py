@@ -2,7 +2,8 @@
 
     FASTNN_DATA=/path/to/data PYTHONPATH=. python benchmarks/compare.py \
         [--threads 1 2] [--quick] [--out benchmarks/results.json] [--plot benchmarks/scaling.png] \
-        [--only netA,netB,iris,inference,float64,scaling] [--cpu avx2]
+        [--only netA,netB,iris,inference,float64,scaling,optimizers,dropout,toolkit] [--cpu avx2] \
+        [--net-b-samples N] [--skip sklearn,numpy-hand,...]
     python benchmarks/compare.py --from benchmarks/results.json     # the report again, measuring nothing
 
 The script runs itself once per thread count (``--child --threads N``) and starts each
@@ -17,6 +18,10 @@ the targets, and a scaling table and plot.
 Common settings: float32; SGD, learning rate 0.01, momentum 0.9 (v := μ·v − γ·g, w := w + v);
 softmax + categorical cross-entropy on integer labels; relu hidden layers; Glorot-uniform
 initial weights; a new shuffle every epoch; all 60,000 MNIST training images per epoch.
+The training toolkit's workloads change one thing each: the optimizer (Adam, AdamW, RMSprop
+with Keras 3's defaults: learning rate 0.001, epsilon 1e-7, AdamW weight decay 0.004,
+RMSprop rho 0.9), Dropout(0.2) after each hidden layer of 784-512-512-10 (RMSprop, batch
+128), or an L2 penalty, a learning-rate schedule or gradient clipping on net A.
 
 A benchmark reports, it never asserts a time. The comparison frameworks come with
 ``pip install ".[bench]"``; they are never dependencies of fastnn, and a missing one is
@@ -41,7 +46,7 @@ import numpy as np
 
 LEARNING_RATE, MOMENTUM = 0.01, 0.9
 N_EPOCH = 60_000                     # samples in one MNIST epoch; subsets are reported per 60,000
-WORKLOADS = ("netA", "netB", "iris", "inference", "float64", "scaling")
+WORKLOADS = ("netA", "netB", "iris", "inference", "float64", "scaling", "optimizers", "dropout", "toolkit")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class Net:
 NET_A = Net("net A", (784, 64, 64, 64, 10))
 NET_B = Net("net B", (784, 1024, 1024, 1024, 10))
 IRIS = Net("Iris", (4, 12, 6, 3), batch=10)
+NET_DROPOUT = Net("784-512-512-10", (784, 512, 512, 10), batch=128)
+DROPOUT_RATE = 0.2
 
 
 @dataclass
@@ -71,12 +78,18 @@ class Settings:
     scaling_samples: int = 6_000
     scaling_rounds: int = 3
     linearity_samples: tuple = (15_000, 30_000, 60_000)
+    optimizer_rounds: int = 9       # net A with Adam, AdamW, RMSprop
+    net_b_adam_rounds: int = 3
+    dropout_rounds: int = 3
+    dropout_samples: int = 60_000
+    toolkit_rounds: int = 9
 
     @classmethod
     def quick(cls):
         return cls(net_a_epochs=3, net_b_rounds=1, net_b_samples=3_000, iris_epochs=20, iris_rounds=2,
                    inference_rounds=(3, 2), float64_rounds=2, scaling_samples=2_000, scaling_rounds=1,
-                   linearity_samples=(5_000, 10_000))
+                   linearity_samples=(5_000, 10_000), optimizer_rounds=2, net_b_adam_rounds=1,
+                   dropout_rounds=1, dropout_samples=6_016, toolkit_rounds=2)
 
 
 # Framework keys and their names in the tables, in table order.
@@ -86,6 +99,7 @@ TRAINING = {
     "fastnn-fit5": "fastnn (compiled): epoch inside one fit(epochs=5)",
     "fastnn-numpy": "fastnn NumPy backend",
     "pytorch": "PyTorch plain loop",
+    "pytorch-compile": "PyTorch plain loop, torch.compile'd model",
     "jax-step": "JAX jit step, Python loop",
     "jax-scan": "JAX epoch in one jit (lax.scan)",
     "keras": "Keras 3 on JAX, fit",
@@ -97,7 +111,9 @@ TRAINING = {
 INFERENCE = {
     "fastnn": "fastnn predict",
     "fastnn-numpy": "fastnn NumPy backend predict",
-    "pytorch": "PyTorch no_grad forward",
+    "pytorch": "PyTorch no_grad forward (addmm, hand-tuned)",
+    "pytorch-seq": "PyTorch nn.Sequential, no_grad",
+    "torch-compile": "PyTorch nn.Sequential, torch.compile, no_grad",
     "jax": "JAX jitted forward",
     "keras": "Keras 3 on JAX, predict",
     "onnxruntime": "ONNX Runtime",
@@ -110,6 +126,31 @@ FLOAT64 = {
     "fastnn-f64": "fastnn float64",
     "floor-f32": "GEMM floor float32",
     "floor-f64": "GEMM floor float64",
+}
+# the optimizer workloads: the same peers, each with the optimizer of the workload; fastnn's
+# own SGD-momentum epoch beside them for the "× its own SGD" ratio
+OPTIMIZER_PEERS = {
+    "fastnn": "fastnn (compiled), this optimizer: epoch, by callback",
+    "fastnn-sgd": "fastnn (compiled), SGD momentum 0.9: epoch, by callback",
+    "pytorch": "PyTorch plain loop, torch.optim",
+    "jax-scan": "JAX epoch in one jit (lax.scan), the update by hand",
+    "keras": "Keras 3 on JAX, fit",
+}
+DROPOUT_PEERS = {
+    "fastnn": "fastnn (compiled): epoch, by callback",
+    "pytorch": "PyTorch plain loop, nn.Dropout, optim.RMSprop",
+    "jax-scan": "JAX epoch in one jit (lax.scan), dropout by jax.random",
+    "keras": "Keras 3 on JAX, fit, Dropout, compile(optimizer=\"rmsprop\")",
+}
+# the toolkit on net A (SGD momentum 0.9, learning rate 0.01), each against the plain run
+TOOLKIT = {
+    "fastnn": "fastnn, plain SGD momentum",
+    "l2": "+ L2(1e-4) on the kernels",
+    "exponential": "+ ExponentialDecay(0.01, 1000, 0.96) schedule",
+    "callable": "+ the same schedule as a Python function",
+    "clipnorm": "+ clipnorm=1.0",
+    "global_clipnorm": "+ global_clipnorm=1.0",
+    "clipvalue": "+ clipvalue=0.5",
 }
 SCALING = ("fastnn", "fastnn-numpy", "pytorch", "jax-scan", "floor")
 
@@ -124,17 +165,34 @@ TABLE = {
     "iris-f64": ("Iris training, float64", "µs/step", FLOAT64, "iris"),
     "inferA-f64": ("net A inference, float64", "samples/s", FLOAT64, "inferA"),
     "inferB-f64": ("net B inference, float64", "samples/s", FLOAT64, "inferB"),
+    "netA-adam": ("net A training, Adam", "s/epoch", OPTIMIZER_PEERS, "netA-adam"),
+    "netA-adamw": ("net A training, AdamW", "s/epoch", OPTIMIZER_PEERS, "netA-adamw"),
+    "netA-rmsprop": ("net A training, RMSprop", "s/epoch", OPTIMIZER_PEERS, "netA-rmsprop"),
+    "netB-adam": ("net B training, Adam", "s/epoch", OPTIMIZER_PEERS, "netB-adam"),
+    "dropout": ("784-512-512-10, Dropout(0.2) ×2, RMSprop, batch 128, training", "s/epoch", DROPOUT_PEERS,
+                "dropout"),
+    "toolkit": ("net A training, SGD momentum, with the toolkit", "s/epoch", TOOLKIT, "toolkit"),
 }
 
-# (workload, reference framework, bound on fastnn's time / the reference's time)
+# (workload, reference framework, bound on fastnn's time / the reference's time[, the row
+# measured, "fastnn" unless given]). Issues #24 (AVX2) and #25 (training toolkit): inference
+# "≥ 1.2 × the reference's speed" is a time ≤ 1 / 1.2 of the reference's.
+FASTER_1_2 = 1 / 1.2
 TARGETS = [
-    ("netA", "jax-scan", 1.0), ("netA", "keras", 0.5), ("netA", "pytorch", 0.4),
+    ("netA", "jax-scan", 0.8), ("netA", "keras", 0.5), ("netA", "pytorch", 0.3),
     ("netA", "fastnn-numpy", 0.5), ("netA", "floor", 1.15),
     ("netB", "jax-scan", 1.0), ("netB", "floor", 1.05),
     ("iris", "jax-scan", 0.5),
-    ("inferA", "jax", 1.0), ("inferA", "onnxruntime", 1.0),
-    ("inferB", "jax", 1.0), ("inferB", "onnxruntime", 1.0),
+    ("inferA", "jax", FASTER_1_2), ("inferA", "pytorch", FASTER_1_2), ("inferA", "pytorch-seq", FASTER_1_2),
+    ("inferA", "torch-compile", FASTER_1_2), ("inferA", "onnxruntime", 1.0),
+    ("inferB", "jax", FASTER_1_2), ("inferB", "pytorch", FASTER_1_2), ("inferB", "pytorch-seq", FASTER_1_2),
+    ("inferB", "torch-compile", FASTER_1_2), ("inferB", "onnxruntime", 1.0),
 ]
+for _w in ("netA-adam", "netA-adamw", "netA-rmsprop"):
+    TARGETS += [(_w, "fastnn-sgd", 1.10), (_w, "jax-scan", 0.8), (_w, "pytorch", 0.3)]
+TARGETS += [("netB-adam", "fastnn-sgd", 1.25), ("netB-adam", "jax-scan", 1.0),
+            ("dropout", "keras", 0.5), ("dropout", "jax-scan", 0.8)]
+TARGETS += [("toolkit", "fastnn", 1.05, name) for name in TOOLKIT if name != "fastnn"]
 
 
 def log(message):
@@ -250,9 +308,14 @@ class Frameworks:
         self.pools = [{k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
                       for p in threadpool_info()]
 
+    skipped = frozenset()          # runner keys left out with --skip
+
     def available(self, name):
-        """Whether the framework behind a runner key imported."""
-        needs = {"pytorch": self.torch, "jax": self.jax, "jax-step": self.jax, "jax-scan": self.jax,
+        """Whether the framework behind a runner key imported (and was not left out with --skip)."""
+        if name in self.skipped:
+            return False
+        needs = {"pytorch": self.torch, "pytorch-seq": self.torch, "torch-compile": self.torch,
+                 "pytorch-compile": self.torch, "jax": self.jax, "jax-step": self.jax, "jax-scan": self.jax,
                  "keras": self.keras, "onnxruntime": self.ort, "sklearn": self.sklearn}
         return needs.get(name, True) is not None
 
@@ -340,13 +403,18 @@ class Trainer:
     side: dict = field(default_factory=dict)       # other timings of the same calls
 
 
-def fastnn_trainer(fw, net, x, y, backend="compiled", dtype="float32", seed=0):
+def fastnn_trainer(fw, net, x, y, backend="compiled", dtype="float32", seed=0, optimizer=None, dropout=0.0,
+                   kernel_regularizer=None):
     """fastnn's Sequential, trained by fit. The time is the epochs' own (a Callback from
     on_epoch_begin to on_epoch_end); the whole fit call, with its input checks and
-    workspace, is kept in side["fit call"], each epoch in side["epochs"]."""
+    workspace, is kept in side["fit call"], each epoch in side["epochs"].
+
+    optimizer: a fastnn optimizer (default SGD, rate 0.01, momentum 0.9); dropout: the rate
+    of a Dropout layer after each hidden layer (0: none); kernel_regularizer: given to
+    every Dense layer."""
     from fastnn import Sequential
     from fastnn.callbacks import Callback
-    from fastnn.layers import Dense
+    from fastnn.layers import Dense, Dropout
     from fastnn.optimizers import SGD
 
     class EpochTimer(Callback):
@@ -356,12 +424,17 @@ def fastnn_trainer(fw, net, x, y, backend="compiled", dtype="float32", seed=0):
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
-    layers = ([Dense(net.sizes[1], activation="relu", input_shape=(net.sizes[0],))]
-              + [Dense(n, activation="relu") for n in net.sizes[2:-1]]
-              + [Dense(net.sizes[-1], activation="softmax")])
+    layers = []
+    for i, n in enumerate(net.sizes[1:-1]):
+        layers.append(Dense(n, activation="relu", kernel_regularizer=kernel_regularizer,
+                            **({"input_shape": (net.sizes[0],)} if i == 0 else {})))
+        if dropout:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(net.sizes[-1], activation="softmax", kernel_regularizer=kernel_regularizer))
     model = Sequential(layers, dtype=dtype, backend=backend, seed=seed)
     model.compile(loss="sparse_categorical_crossentropy",
-                  optimizer=SGD(learning_rate=LEARNING_RATE, momentum=MOMENTUM))
+                  optimizer=optimizer if optimizer is not None else SGD(learning_rate=LEARNING_RATE,
+                                                                        momentum=MOMENTUM))
     x = x.astype(dtype, copy=False)
     timer, side = EpochTimer(), {"fit call": [], "epochs": []}
     shuffle_seeds = iter(range(seed + 1, 1 << 30))        # fit(seed=...) reshuffles differently each call
@@ -379,19 +452,43 @@ def fastnn_trainer(fw, net, x, y, backend="compiled", dtype="float32", seed=0):
     return Trainer(train, lambda xt: model.predict(xt.astype(dtype, copy=False)), weights, side)
 
 
-def torch_trainer(fw, net, x, y, seed=0):
-    """The PyTorch loop everyone writes: randperm, index, zero_grad, forward, loss, backward, step."""
+def torch_sequential(fw, params, dropout=0.0):
+    """nn.Sequential of nn.Linear and nn.ReLU (and nn.Dropout after each hidden layer) with
+    the given weights, ending in the logits: the model PyTorch users write."""
     torch = fw.torch
     layers = []
-    for W, b in glorot_params(net.sizes, seed):
+    for W, b in params:
         linear = torch.nn.Linear(*W.shape)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(W.T.copy()))
             linear.bias.copy_(torch.from_numpy(b))
-        layers += [linear, torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])             # logits: the loss applies the softmax
-    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+        layers += [linear, torch.nn.ReLU()] + ([torch.nn.Dropout(dropout)] if dropout else [])
+    return torch.nn.Sequential(*layers[:-2 if dropout else -1])        # logits: the loss applies the softmax
+
+
+def torch_optimizer(fw, kind, parameters):
+    """torch.optim's rule for ``kind``, with Keras 3's defaults where PyTorch's differ
+    (epsilon 1e-7, AdamW's weight decay 0.004, RMSprop's rho 0.9)."""
+    optim = fw.torch.optim
+    if kind == "sgd":
+        return optim.SGD(parameters, lr=LEARNING_RATE, momentum=MOMENTUM)
+    if kind == "adam":
+        return optim.Adam(parameters, lr=1e-3, eps=1e-7)
+    if kind == "adamw":
+        return optim.AdamW(parameters, lr=1e-3, eps=1e-7, weight_decay=0.004)
+    if kind == "rmsprop":
+        return optim.RMSprop(parameters, lr=1e-3, alpha=0.9, eps=1e-7)
+    raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def torch_trainer(fw, net, x, y, seed=0, optimizer="sgd", dropout=0.0, compile=False):
+    """The PyTorch loop everyone writes: randperm, index, zero_grad, forward, loss, backward, step;
+    with compile, the same loop on torch.compile(model)."""
+    torch = fw.torch
+    model = torch_sequential(fw, glorot_params(net.sizes, seed), dropout)
+    optimizer = torch_optimizer(fw, optimizer, model.parameters())
     loss_fn = torch.nn.CrossEntropyLoss()
+    run = torch.compile(model) if compile else model
     X, Y = torch.from_numpy(x), torch.from_numpy(y)
     generator = torch.Generator().manual_seed(seed)
 
@@ -402,14 +499,17 @@ def torch_trainer(fw, net, x, y, seed=0):
             for i in range(0, len(x), net.batch):
                 index = order[i:i + net.batch]
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(X[index]), Y[index])
+                loss = loss_fn(run(X[index]), Y[index])
                 loss.backward()
                 optimizer.step()
         return time.perf_counter() - start
 
     def predict(xt):
+        model.eval()
         with torch.no_grad():
-            return torch.softmax(model(torch.from_numpy(xt)), dim=1).numpy()
+            p = torch.softmax(model(torch.from_numpy(xt)), dim=1).numpy()
+        model.train()
+        return p
 
     return Trainer(train, predict)
 
@@ -486,7 +586,107 @@ def jax_scan_trainer(fw, net, x, y, seed=0):
     return _jax_trainer(fw, net, x, y, seed, jax.jit(epoch, donate_argnums=(0, 1)))
 
 
-def keras_trainer(fw, net, x, y, seed=0):
+def jax_rule(fw, kind):
+    """(init, update) of an optimizer written by hand in JAX with Keras 3's formulas, for the
+    scanned epoch: init(params) -> state; update(params, state, grads, t) -> (params, state),
+    t the step's number counted from 1.
+
+    sgd      v := μ·v − γ·g;  w := w + v                                  (γ 0.01, μ 0.9)
+    adam     m := m + (1−β₁)(g − m);  v := v + (1−β₂)(g² − v);
+             w := w − γ·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε)                   (γ 0.001, β 0.9, 0.999, ε 1e-7)
+    adamw    w := w − γ·λ·w first, then adam                               (λ 0.004)
+    rmsprop  v := ρ·v + (1−ρ)·g²;  w := w − γ·g / √(v + ε)                 (γ 0.001, ρ 0.9, ε 1e-7)"""
+    jnp, tree_map = fw.jax.numpy, fw.jax.tree_util.tree_map
+    zeros = lambda params: tree_map(jnp.zeros_like, params)
+    if kind == "sgd":
+        def update(params, state, grads, t):
+            velocity = tree_map(lambda v, g: MOMENTUM * v - LEARNING_RATE * g, state, grads)
+            return tree_map(lambda w, v: w + v, params, velocity), velocity
+        return zeros, update
+    if kind in ("adam", "adamw"):
+        rate, beta_1, beta_2, epsilon, decay = 1e-3, 0.9, 0.999, 1e-7, 0.004 if kind == "adamw" else 0.0
+
+        def update(params, state, grads, t):
+            m, v = state
+            alpha = rate * jnp.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+            m = tree_map(lambda m, g: m + (1 - beta_1) * (g - m), m, grads)
+            v = tree_map(lambda v, g: v + (1 - beta_2) * (g * g - v), v, grads)
+            if decay:
+                params = tree_map(lambda w: w - rate * decay * w, params)
+            params = tree_map(lambda w, m, v: w - alpha * m / (jnp.sqrt(v) + epsilon), params, m, v)
+            return params, (m, v)
+        return lambda params: (zeros(params), zeros(params)), update
+    if kind == "rmsprop":
+        rate, rho, epsilon = 1e-3, 0.9, 1e-7
+
+        def update(params, state, grads, t):
+            v = tree_map(lambda v, g: rho * v + (1 - rho) * g * g, state, grads)
+            return tree_map(lambda w, g, v: w - rate * g / jnp.sqrt(v + epsilon), params, grads, v), v
+        return zeros, update
+    raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def jax_rule_scan_trainer(fw, net, x, y, seed=0, optimizer="sgd", dropout=0.0):
+    """A whole epoch in one jit (lax.scan over the epoch's batches), with the optimizer
+    written by hand (jax_rule) and, with dropout, a mask from jax.random after each hidden
+    layer, kept with probability 1 − rate and scaled by 1 / (1 − rate), as Keras' Dropout.
+    Full batches only: an epoch drops the last len(x) mod batch samples."""
+    jax, jnp = fw.jax, fw.jax.numpy
+    init, update = jax_rule(fw, optimizer)
+
+    def logits(params, x, key):
+        for W, b in params[:-1]:
+            x = jax.nn.relu(x @ W + b)
+            if dropout:
+                key, sub = jax.random.split(key)
+                x = jnp.where(jax.random.bernoulli(sub, 1 - dropout, x.shape), x / (1 - dropout), 0)
+        W, b = params[-1]
+        return x @ W + b
+
+    def loss(params, x, y, key):
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits(params, x, key)), y[:, None], axis=1))
+
+    def epoch(params, state, t, X, Y, order, key):
+        def body(carry, step):
+            params, state, t = carry
+            index, key = step
+            grads = jax.grad(loss)(params, X[index], Y[index], key)
+            params, state = update(params, state, grads, t + 1.0)
+            return (params, state, t + 1.0), None
+        keys = jax.random.split(key, len(order))
+        return jax.lax.scan(body, (params, state, t), (order, keys))[0]
+
+    run_epoch = jax.jit(epoch, donate_argnums=(0, 1))
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in glorot_params(net.sizes, seed)]
+    carry = {"value": (params, init(params), jnp.float32(0.0))}
+    X, Y = jnp.asarray(x), jnp.asarray(y.astype(np.int32))
+    rng, key = np.random.default_rng(seed), jax.random.PRNGKey(seed)
+    steps = len(x) // net.batch
+    forward = jax.jit(lambda p, xt: jax.nn.softmax(_no_dropout_logits(jax, p, xt)))
+
+    def train(epochs):
+        nonlocal key
+        start = time.perf_counter()
+        params, state, t = carry["value"]
+        for _ in range(epochs):
+            order = rng.permutation(len(x))[:steps * net.batch].astype(np.int32).reshape(steps, net.batch)
+            key, sub = jax.random.split(key)
+            params, state, t = run_epoch(params, state, t, X, Y, order, sub)
+        jax.block_until_ready(params)
+        carry["value"] = (params, state, t)
+        return time.perf_counter() - start
+
+    return Trainer(train, lambda xt: np.asarray(forward(carry["value"][0], xt)))
+
+
+def _no_dropout_logits(jax, params, x):
+    for W, b in params[:-1]:
+        x = jax.nn.relu(x @ W + b)
+    W, b = params[-1]
+    return x @ W + b
+
+
+def keras_trainer(fw, net, x, y, seed=0, optimizer=None, dropout=0.0):
     """Keras 3 on JAX, ``fit`` as its users call it; its epochs timed by a callback like fastnn's."""
     keras = fw.keras
 
@@ -497,8 +697,8 @@ def keras_trainer(fw, net, x, y, seed=0):
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
-    model = keras_model(fw, net.sizes)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=MOMENTUM),
+    model = keras_model(fw, net.sizes, dropout)
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=MOMENTUM),
                   loss="sparse_categorical_crossentropy")
     model.set_weights([a for pair in glorot_params(net.sizes, seed) for a in pair])
     timer, side = EpochTimer(), {"fit call": []}
@@ -513,10 +713,12 @@ def keras_trainer(fw, net, x, y, seed=0):
     return Trainer(train, lambda xt: model.predict(xt, batch_size=len(xt), verbose=0), side=side)
 
 
-def keras_model(fw, sizes):
+def keras_model(fw, sizes, dropout=0.0):
     keras = fw.keras
-    return keras.Sequential([keras.Input((sizes[0],))]
-                            + [keras.layers.Dense(n, activation="relu") for n in sizes[1:-1]]
+    hidden = []
+    for n in sizes[1:-1]:
+        hidden += [keras.layers.Dense(n, activation="relu")] + ([keras.layers.Dropout(dropout)] if dropout else [])
+    return keras.Sequential([keras.Input((sizes[0],))] + hidden
                             + [keras.layers.Dense(sizes[-1], activation="softmax")])
 
 
@@ -644,6 +846,7 @@ TRAINER_FUNCTIONS = {
     "fastnn": fastnn_trainer,
     "fastnn-numpy": lambda fw, net, x, y, seed=0: fastnn_trainer(fw, net, x, y, backend="numpy", seed=seed),
     "pytorch": torch_trainer,
+    "pytorch-compile": lambda fw, net, x, y, seed=0: torch_trainer(fw, net, x, y, seed=seed, compile=True),
     "jax-step": jax_step_trainer,
     "jax-scan": jax_scan_trainer,
     "keras": keras_trainer,
@@ -684,6 +887,20 @@ def torch_predictor(fw, params):
             for W, b in weights[:-1]:
                 a = torch.relu(torch.addmm(b, a, W))
             return torch.softmax(torch.addmm(weights[-1][1], a, weights[-1][0]), dim=1).numpy()
+
+    return predict
+
+
+def torch_sequential_predictor(fw, params, compile=False):
+    """The nn.Sequential model PyTorch users write, called under no_grad, then softmax; with
+    compile, torch.compile(model) (its first call, the warm-up, compiles)."""
+    torch = fw.torch
+    model = torch_sequential(fw, params).eval()
+    run = torch.compile(model) if compile else model
+
+    def predict(x):
+        with torch.no_grad():
+            return torch.softmax(run(torch.from_numpy(x)), dim=1).numpy()
 
     return predict
 
@@ -793,6 +1010,8 @@ PREDICTOR_FUNCTIONS = {
     "fastnn": fastnn_predictor,
     "fastnn-numpy": lambda fw, params: fastnn_predictor(fw, params, backend="numpy"),
     "pytorch": torch_predictor,
+    "pytorch-seq": torch_sequential_predictor,
+    "torch-compile": lambda fw, params: torch_sequential_predictor(fw, params, compile=True),
     "jax": jax_predictor,
     "keras": keras_predictor,
     "onnxruntime": onnx_predictor,
@@ -959,8 +1178,92 @@ def run_scaling(fw, data, settings, results, kept):
                                     seconds_per_60k=statistics.median(times["fastnn"]) * N_EPOCH / n))
 
 
+def fastnn_optimizer(kind, **config):
+    """fastnn's optimizer for ``kind``, with Keras 3's defaults (SGD: rate 0.01, momentum 0.9)."""
+    from fastnn import optimizers
+    if kind == "sgd":
+        return optimizers.SGD(learning_rate=config.pop("learning_rate", LEARNING_RATE), momentum=MOMENTUM, **config)
+    return {"adam": optimizers.Adam, "adamw": optimizers.AdamW, "rmsprop": optimizers.RMSprop}[kind](**config)
+
+
+def keras_optimizer(fw, kind):
+    """What Keras users write: compile(optimizer="adam") etc.; SGD with the common settings."""
+    if kind == "sgd":
+        return fw.keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=MOMENTUM)
+    return kind
+
+
+def rule_trainers(fw, net, x, y, kind, names, dropout=0.0):
+    """The peers of an optimizer or dropout workload, each with optimizer ``kind``."""
+    makers = {
+        "fastnn": lambda: fastnn_trainer(fw, net, x, y, optimizer=fastnn_optimizer(kind), dropout=dropout),
+        "fastnn-sgd": lambda: fastnn_trainer(fw, net, x, y, dropout=dropout),
+        "pytorch": lambda: torch_trainer(fw, net, x, y, optimizer=kind, dropout=dropout),
+        "jax-scan": lambda: jax_rule_scan_trainer(fw, net, x, y, optimizer=kind, dropout=dropout),
+        "keras": lambda: keras_trainer(fw, net, x, y, optimizer=keras_optimizer(fw, kind), dropout=dropout),
+    }
+    return {name: makers[name]() for name in names if fw.available(name)}
+
+
+def run_rule_workload(fw, data, results, workload, trainers, rounds, per=1.0, with_accuracy=True):
+    times = interleave({n: (lambda t=t: t.train(1)) for n, t in trainers.items()}, rounds)
+    for name, trainer in trainers.items():
+        extra = {"test_accuracy": accuracy_on_test(trainer, data)} if with_accuracy else {}
+        results.add(workload, name, times[name], per=per, **extra)
+
+
+def run_optimizers(fw, data, settings, results, kept):
+    """Net A with Adam, AdamW and RMSprop, and net B with Adam, each beside fastnn's own
+    SGD-momentum epoch and the peers with the same optimizer (issue #25)."""
+    for workload, net, kind, rounds in (("netA-adam", NET_A, "adam", settings.optimizer_rounds),
+                                        ("netA-adamw", NET_A, "adamw", settings.optimizer_rounds),
+                                        ("netA-rmsprop", NET_A, "rmsprop", settings.optimizer_rounds),
+                                        ("netB-adam", NET_B, "adam", settings.net_b_adam_rounds)):
+        log(f"  {workload}")
+        n = N_EPOCH if net is NET_A else settings.net_b_samples
+        names = list(OPTIMIZER_PEERS) if net is NET_A else [p for p in OPTIMIZER_PEERS if p != "keras"]
+        trainers = rule_trainers(fw, net, data.x_train[:n], data.y_train[:n], kind, names)
+        run_rule_workload(fw, data, results, workload, trainers, rounds, per=n / N_EPOCH,
+                          with_accuracy=net is NET_A)
+    if settings.net_b_samples != N_EPOCH:
+        results.notes.append(f"net B with Adam ran on {settings.net_b_samples:,} samples per epoch, "
+                             "reported per 60,000")
+
+
+def run_dropout(fw, data, settings, results, kept):
+    """784-512-512-10 with Dropout(0.2) after each hidden layer, RMSprop, batch 128 (issue #25)."""
+    n = settings.dropout_samples
+    trainers = rule_trainers(fw, NET_DROPOUT, data.x_train[:n], data.y_train[:n], "rmsprop", list(DROPOUT_PEERS),
+                             dropout=DROPOUT_RATE)
+    run_rule_workload(fw, data, results, "dropout", trainers, settings.dropout_rounds, per=n / N_EPOCH)
+    results.notes.append(f"784-512-512-10 with dropout: accuracy after {settings.dropout_rounds + 1} epochs "
+                         "(the warm-up and the timed rounds); JAX's scanned epoch drops the last partial batch")
+
+
+def run_toolkit(fw, data, settings, results, kept):
+    """Net A with SGD momentum, plain and with each piece of the toolkit, fastnn only: the
+    ratio to the plain run is the toolkit's cost (issue #25: ≤ 1.05)."""
+    from fastnn.optimizers.schedules import ExponentialDecay
+    from fastnn.regularizers import L2
+    x, y = data.x_train, data.y_train
+    decayed = lambda t: LEARNING_RATE * 0.96 ** (t / 1000)
+    configs = {
+        "fastnn": {},
+        "l2": {"kernel_regularizer": L2(1e-4)},
+        "exponential": {"optimizer": fastnn_optimizer("sgd", learning_rate=ExponentialDecay(LEARNING_RATE, 1000,
+                                                                                            0.96))},
+        "callable": {"optimizer": fastnn_optimizer("sgd", learning_rate=decayed)},
+        "clipnorm": {"optimizer": fastnn_optimizer("sgd", clipnorm=1.0)},
+        "global_clipnorm": {"optimizer": fastnn_optimizer("sgd", global_clipnorm=1.0)},
+        "clipvalue": {"optimizer": fastnn_optimizer("sgd", clipvalue=0.5)},
+    }
+    trainers = {name: fastnn_trainer(fw, NET_A, x, y, **config) for name, config in configs.items()}
+    run_rule_workload(fw, data, results, "toolkit", trainers, settings.toolkit_rounds)
+
+
 RUNNERS = {"netA": run_net_a, "netB": run_net_b, "iris": run_iris, "inference": run_inference,
-           "float64": run_float64, "scaling": run_scaling}
+           "float64": run_float64, "scaling": run_scaling, "optimizers": run_optimizers, "dropout": run_dropout,
+           "toolkit": run_toolkit}
 
 
 def child(args):
@@ -970,7 +1273,10 @@ def child(args):
     if unset:
         log(f"warning: {', '.join(unset)} not set as expected; run compare.py without --child")
     settings = Settings.quick() if args.quick else Settings()
+    if args.net_b_samples:
+        settings.net_b_samples = args.net_b_samples
     fw = Frameworks(args.threads)
+    fw.skipped = frozenset(args.skip)
     for name, why in fw.missing.items():
         log(f"skipping {name}: {why}")
     warnings.filterwarnings("ignore", message=".*donated buffers.*")
@@ -1013,7 +1319,9 @@ def run_child(threads, args, path):
         log(f"only {len(cores)} cores available; the {threads}-thread run is skipped")
         return None
     command = [sys.executable, "-X", "faulthandler", os.path.abspath(__file__), "--child", "--threads", str(threads), "--out", path,
-               "--only", ",".join(args.only)] + (["--quick"] if args.quick else []) + (["--cpu", args.cpu] if args.cpu else [])
+               "--only", ",".join(args.only)] + (["--quick"] if args.quick else []) \
+        + (["--net-b-samples", str(args.net_b_samples)] if args.net_b_samples else []) \
+        + (["--skip", ",".join(args.skip)] if args.skip else []) + (["--cpu", args.cpu] if args.cpu else [])
     env = dict(os.environ, **thread_environment(threads, args.cpu))
     done = subprocess.run(command, env=env, preexec_fn=lambda: os.sched_setaffinity(0, set(cores)))
     if done.returncode != 0:
@@ -1122,6 +1430,14 @@ def markdown_table(runs):
                 mine = []
                 if row.get("test_accuracy") is not None:
                     mine.append(f"acc {row['test_accuracy'] * 100:.1f}%")
+                if names is OPTIMIZER_PEERS and name == "fastnn":
+                    base = indexes[t].get((workload, "fastnn-sgd"))
+                    if base:
+                        mine.append(f"×own SGD {row['seconds'] / base['seconds']:.2f}")
+                if names is TOOLKIT and name != "fastnn":
+                    base = indexes[t].get((workload, "fastnn"))
+                    if base:
+                        mine.append(f"×plain {row['seconds'] / base['seconds']:.2f}")
                 if workload.endswith("-f64") and name.endswith("f64"):
                     base = indexes[t].get((workload, name.replace("f64", "f32")))
                     if base:
@@ -1141,13 +1457,14 @@ def targets(runs):
     out = []
     for t, run in runs.items():
         index = row_index(run)
-        for workload, reference, bound in TARGETS:
-            mine, theirs = index.get((workload, "fastnn")), index.get((workload, reference))
+        for workload, reference, bound, *measured in TARGETS:
+            measured = measured[0] if measured else "fastnn"
+            mine, theirs = index.get((workload, measured)), index.get((workload, reference))
             if mine is None or theirs is None:
                 continue
             ratio = mine["seconds"] / theirs["seconds"]
-            out.append(dict(threads=t, workload=workload, reference=reference, bound=bound, ratio=ratio,
-                            met=ratio <= bound, margin=1 - ratio / bound))
+            out.append(dict(threads=t, workload=workload, measured=measured, reference=reference, bound=bound,
+                            ratio=ratio, met=ratio <= bound, margin=1 - ratio / bound))
     return out
 
 
@@ -1158,7 +1475,8 @@ def targets_text(found):
         names = TABLE[f["workload"]][2]
         verb = "met" if f["met"] else "MISSED"
         how = f"{abs(f['margin']) * 100:.0f}% {'under' if f['met'] else 'over'}"
-        lines.append(f"- [{verb}] {f['threads']} thread(s), {title}: fastnn / {names[f['reference']]} = "
+        measured = "fastnn" if f.get("measured", "fastnn") == "fastnn" else names[f["measured"]]
+        lines.append(f"- [{verb}] {f['threads']} thread(s), {title}: {measured} / {names[f['reference']]} = "
                      f"{f['ratio']:.2f}× (target ≤ {f['bound']:.2f}×, {how})")
     met = sum(f["met"] for f in found)
     lines.append(f"\n{met} of {len(found)} targets met.")
@@ -1264,7 +1582,12 @@ def report(runs):
               "one-off buffer setup; at 2 threads the faster of BLAS threads and two workers; inference: the "
               "forward products, at 2 threads on two halves of the rows); the floor through SciPy's BLAS is the "
               "same with fastnn's own float32 kernel switched off. Accuracy: on the 10,000 test images after "
-              "10 epochs."] + notes
+              "10 epochs. The optimizer workloads (net A with Adam, AdamW, RMSprop; net B with Adam) use Keras 3's "
+              "defaults in every framework (rate 0.001, epsilon 1e-7, AdamW's weight decay 0.004, RMSprop's rho "
+              "0.9): torch.optim, Keras compile(optimizer=\"adam\") etc., and in JAX the same update written by hand "
+              "inside the scanned epoch (optax is not installed); \"×own SGD\" is fastnn's epoch over its own "
+              "SGD-momentum epoch in the same rounds. The toolkit rows are fastnn only, each over the plain run "
+              "(\"×plain\")."] + notes
     found = targets(runs)
     parts += ["", "Targets (fastnn's time over the reference's, same process):", targets_text(found)]
     parts += ["", "fastnn beside the GEMM floor:", floor_text(runs)]
@@ -1304,6 +1627,12 @@ def main(argv=None):
     parser.add_argument("--cpu", choices=["avx2"], default=None,
                         help="cap every framework at AVX2 (FASTNN_CPU, OPENBLAS_CORETYPE=Haswell, XLA's "
                              "--xla_cpu_max_isa, ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA), set before any import")
+    parser.add_argument("--net-b-samples", type=int, default=None, metavar="N",
+                        help="net B's epochs (SGD and Adam) on the first N training images, reported per 60,000 "
+                             "(default: all 60,000)")
+    parser.add_argument("--skip", default="", metavar="NAMES",
+                        help="comma-separated runner keys left out of every workload, e.g. sklearn,numpy-hand "
+                             "(fastnn's own rows and the GEMM floor cannot be left out)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     asked = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -1311,6 +1640,12 @@ def main(argv=None):
     if unknown or not asked:
         parser.error(f"--only takes names from {','.join(WORKLOADS)}, got {args.only!r}")
     args.only = [w for w in WORKLOADS if w in asked]
+    args.skip = [k.strip() for k in args.skip.split(",") if k.strip()]
+    known = (set(TRAINING) | set(INFERENCE) | set(OPTIMIZER_PEERS)) - {"fastnn", "fastnn-call", "fastnn-fit5", "floor"}
+    if any(k not in known for k in args.skip):
+        parser.error(f"--skip takes names from {','.join(sorted(known))}, got {','.join(args.skip)!r}")
+    if args.net_b_samples is not None and not 100 <= args.net_b_samples <= N_EPOCH:
+        parser.error(f"--net-b-samples takes 100 to {N_EPOCH:,}, got {args.net_b_samples}")
     if args.child:
         if len(args.threads) != 1:
             parser.error("--child measures one thread count")
