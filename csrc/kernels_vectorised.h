@@ -314,6 +314,9 @@ FNN_VECTORISED static void VFN(dropout)(const REAL *x, REAL *y, fnn_int n_b, fnn
         const uint32_t base = key + (uint32_t)((first_row + b) * n_o);
         const REAL *xr = x + b * n_o;
         REAL *yr = y + b * n_o;
-        for (fnn_int o = 0; o < n_o; o++) yr[o] = fnn_hash32(base + (uint32_t)o) < threshold ? xr[o] / keep_ : 0;
+        for (fnn_int o = 0; o < n_o; o++) {    /* divided whether kept or not: a select, which vectorises */
+            REAL scaled = xr[o] / keep_;
+            yr[o] = fnn_hash32(base + (uint32_t)o) < threshold ? scaled : 0;
+        }
     }
 }
