@@ -360,8 +360,16 @@ def test_two_workers_count_what_update_state_counts(mnist_flat, monkeypatch):
         for m in reference:
             m.update_state(y[j * 100:(j + 1) * 100], P)
     assert_same_as_reference(history, reference)
+    # the same fit without the batch hook: two workers' float32 sums may differ in their last
+    # bits between the two runs (on the BLAS path, FASTNN_CPU=generic, each worker's product
+    # is BLAS's), so the losses and error sums agree to float32 rounding and the counts to
+    # one sample at most
     same = mnist_model().fit(x, y, batch_size=100, epochs=1, shuffle=False, verbose=0, seed=0)
-    assert same.history == history.history
+    assert same.history.keys() == history.history.keys()
+    for key, values in history.history.items():
+        sums = key in ("loss", "mae", "root_mean_squared_error")
+        np.testing.assert_allclose(same.history[key], values, rtol=1e-6 if sums else 0,
+                                   atol=0 if sums else 1 / len(x), err_msg=key)
 
 
 def test_validation_twins_equal_evaluate_and_keys_follow_keras():
