@@ -383,7 +383,8 @@ class ModelCheckpoint(Callback):
         if current is None:
             warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
             return True
-        best = "None" if self.best is None else f"{self.best:.5f}"
+        # before the first value, as Keras prints its starting best: inf (min) or -inf (max)
+        best = ("-inf" if self._monitor_max else "inf") if self.best is None else f"{self.best:.5f}"
         improved = self.best is None or (current > self.best if self._monitor_max else current < self.best)
         if improved:
             if self.verbose > 0:

@@ -89,7 +89,7 @@ def test_checkpoint_mode_and_initial_value_threshold(tmp_path):
 def test_checkpoint_verbose_prints_keras_lines(tmp_path, capsys):
     fit(net(), epochs=2, callbacks=[C.ModelCheckpoint(tmp_path / "m.fnn", save_best_only=True, verbose=1)])
     out = capsys.readouterr().out
-    assert "Epoch 1: val_loss improved from None to" in out and f"saving model to {tmp_path / 'm.fnn'}" in out
+    assert "Epoch 1: val_loss improved from inf to" in out and f"saving model to {tmp_path / 'm.fnn'}" in out
 
 
 def test_checkpoint_weights_only(tmp_path):
