@@ -455,14 +455,7 @@ EXTRAS = {"plain": {}, "clipnorm": {"clipnorm": 0.5}, "clipvalue": {"clipvalue":
 def test_against_keras(name, extra, monkeypatch):
     """Four steps of Keras 3's own optimizer and of fastnn's kernel, in float64 (Keras on
     JAX needs JAX_ENABLE_X64 before it is imported; the `bench` extra installs them)."""
-    monkeypatch.setenv("JAX_ENABLE_X64", "1")
-    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "jax"))
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() == "jax":
-        import jax
-        if not jax.config.jax_enable_x64:
-            pytest.skip("JAX was imported before without float64 (set JAX_ENABLE_X64=1)")
-    keras.config.set_floatx("float64")
+    keras = _keras_float64(monkeypatch)
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((5, 3))
     grads = [rng.standard_normal((5, 3)) for _ in range(4)]
