@@ -49,8 +49,8 @@ PLATFORM = ["csrc/cpu.c", "csrc/platform.c"]
 C_KERNELS = ["csrc/kernels.c"]
 HEADERS = ["csrc/fastnn_kernels.h", "csrc/kernels_template.h", "csrc/kernels_vectorised.h",
            "csrc/kernels_instances.h", "csrc/team.h", "csrc/gemm.h", "csrc/gemm_panel.h", "csrc/gemm_avx2_panel.h",
-           "csrc/gemm_panel_calls.h", "csrc/gemm_driver.h", "csrc/gemm_internal.h", "csrc/cpu.h",
-           "csrc/portable.h", "csrc/platform.h"]
+           "csrc/left_pack.h", "csrc/gemm_panel_calls.h", "csrc/gemm_driver.h", "csrc/gemm_internal.h",
+           "csrc/cpu.h", "csrc/portable.h", "csrc/platform.h"]
 
 
 def extension(name, c_sources=()):

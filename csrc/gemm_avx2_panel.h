@@ -138,57 +138,11 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void PANEL(register_tile)(
     for (; up != NULL && chunk < up->n_vectors; chunk++) update_vector(up, chunk);   /* the share's rest */
 
     /* columns j0 .. j0+cols-1: lanes below cols of the first vector, below cols - 8 of the second */
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
-    int full = cols == 16;
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
-    __m256 bias0 = zero, bias1 = zero;
-    if (epi != NULL && epi->bias != NULL) {
-        bias0 = _mm256_maskload_ps(epi->bias + j0, m0);
-        bias1 = _mm256_maskload_ps(epi->bias + j0 + 8, m1);
-    }
+    struct row_store st = row_store(cols, alpha, beta, epi, j0);
 #pragma GCC unroll 8
     for (int i = 0; i < TILE_ROWS; i++) {
         if (i >= rows) break;
-        float *ci = c + i * ldc;
-        __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            __m256 c0 = full ? _mm256_loadu_ps(ci) : _mm256_maskload_ps(ci, m0);
-            __m256 c1 = full ? _mm256_loadu_ps(ci + 8) : _mm256_maskload_ps(ci + 8, m1);
-            r0 = _mm256_fmadd_ps(vb, c0, r0), r1 = _mm256_fmadd_ps(vb, c1, r1);
-        }
-        if (epi != NULL) {          /* C := g(C + b): the rounding of fnn_bias_activation_f32 */
-            if (epi->bias != NULL)  /* (no +0 without a bias: -0 stays -0) */
-                r0 = _mm256_add_ps(r0, bias0), r1 = _mm256_add_ps(r1, bias1);
-            if (epi->relu)          /* max(0, z), a NaN kept (MAXPS returns its second operand) */
-                r0 = _mm256_max_ps(zero, r0), r1 = _mm256_max_ps(zero, r1);
-            if (epi->gate != NULL) {    /* C := C where gate > 0, else 0 (a NaN gate: 0) */
-                const float *g = epi->gate + (i0 + i) * epi->ld_gate + j0;
-                r0 = _mm256_and_ps(_mm256_cmp_ps(_mm256_maskload_ps(g, m0), zero, _CMP_GT_OQ), r0);
-                r1 = _mm256_and_ps(_mm256_cmp_ps(_mm256_maskload_ps(g + 8, m1), zero, _CMP_GT_OQ), r1);
-            }
-        }
-        if (epi != NULL && epi->w != NULL) {   /* v := μ·v − γ·dW;  w := w + v, rounded as fnn_sgd_momentum_f32 */
-            float *wi = epi->w + (i0 + i) * ldc + j0, *vi = epi->v + (i0 + i) * ldc + j0;
-            __m256 lr = _mm256_set1_ps(epi->lr), mu = _mm256_set1_ps(epi->mu);
-            __m256 v0 = _mm256_fmsub_ps(mu, _mm256_maskload_ps(vi, m0), _mm256_mul_ps(lr, r0));
-            __m256 v1 = _mm256_fmsub_ps(mu, _mm256_maskload_ps(vi + 8, m1), _mm256_mul_ps(lr, r1));
-            __m256 w0 = _mm256_add_ps(_mm256_maskload_ps(wi, m0), v0);
-            __m256 w1 = _mm256_add_ps(_mm256_maskload_ps(wi + 8, m1), v1);
-            if (full) {
-                _mm256_storeu_ps(vi, v0), _mm256_storeu_ps(vi + 8, v1);
-                _mm256_storeu_ps(wi, w0), _mm256_storeu_ps(wi + 8, w1);
-            } else {
-                _mm256_maskstore_ps(vi, m0, v0), _mm256_maskstore_ps(vi + 8, m1, v1);
-                _mm256_maskstore_ps(wi, m0, w0), _mm256_maskstore_ps(wi + 8, m1, w1);
-            }
-            if (!epi->store_c) continue;
-        }
-        if (full)                   /* (a masked store is slow on AMD's cores: only at the edge) */
-            _mm256_storeu_ps(ci, r0), _mm256_storeu_ps(ci + 8, r1);
-        else
-            _mm256_maskstore_ps(ci, m0, r0), _mm256_maskstore_ps(ci + 8, m1, r1);
+        store_row16(&st, acc[i][0], acc[i][1], c + i * ldc, (i0 + i) * ldc + j0, i0 + i, epi);
     }
 }
 

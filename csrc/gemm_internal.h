@@ -77,9 +77,13 @@ struct pending_update {                         /* see fnn_sgemm_side_update */
 
 struct workspace {
     float a[MC * KC];                           /* packed panels of op(A) */
+    float b[KC * NR];                           /* a packed strip of op(B) (at a multiple of 64 bytes:
+                                                 * the workspace's start, and a's size, are) */
     int32_t kept[MC / 10][KC];                  /* compacted panels: the columns each holds */
     int n_kept[MC / 10];
-    float b[KC * NR];                           /* a packed strip of op(B) */
+    int32_t sparse_p[MC * KC];                  /* sparse rows: the column p of each value kept (in a) */
+    int32_t sparse_start[MC], sparse_end[MC];   /* row r's values: from sparse_start[r] to sparse_end[r] */
+    int32_t sparse_lo[MC], sparse_hi[MC];       /* and those of the current block of depth */
     struct stream stream;
     struct pending_update update;
 };
