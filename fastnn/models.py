@@ -710,7 +710,8 @@ class Sequential:
                     if verbose:
                         print(f"\n{msg}", file=sys.stdout, flush=True)
                     break
-                loss_sum += float(batch_losses[first:first + count].sum())
+                if hooked or live:
+                    loss_sum += float(batch_losses[first:first + count].sum())
                 first += count
                 if hooked or (live and first < steps and first % redraw < count):
                     # the epoch so far, as Keras
@@ -722,7 +723,8 @@ class Sequential:
                 if self.stop_training:
                     break
             ran = done_steps + (1 if failed else 0)
-            logs = self._metric_logs({"loss": float(batch_losses[:ran].mean())}, hits, counted)
+            # (the mean's own arithmetic, a sum then a division, without np.mean's ~5 µs of wrapping)
+            logs = self._metric_logs({"loss": float(batch_losses[:ran].sum()) / ran}, hits, counted)
             if val is not None and not failed:
                 val_logs = self._evaluate_prepared(*val)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})

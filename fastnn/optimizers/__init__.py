@@ -16,6 +16,8 @@ Every optimizer takes ``learning_rate`` as a number, a schedule from
 ``clipvalue`` (each gradient value clipped to [−clipvalue, clipvalue]). The formulas of
 each rule are in ``fastnn.backend.numpy_backend.optimizer_step``.
 """
+import math
+
 import numpy as np
 
 from fastnn.optimizers import schedules
@@ -70,6 +72,11 @@ class Optimizer:
     def rates(self, first_step, count):
         """The learning rate of each of the steps first_step .. first_step + count - 1, as
         float64; a schedule that gives a negative or non-finite rate is a ValueError."""
+        if isinstance(self.learning_rate, float):       # a constant rate: checked once, not per step
+            if not (math.isfinite(self.learning_rate) and self.learning_rate >= 0):
+                raise ValueError(f"the learning-rate schedule {self.learning_rate!r} gave {self.learning_rate} "
+                                 f"at step {first_step}; a rate must be a finite number >= 0")
+            return np.full(count, self.learning_rate)
         steps = first_step + np.arange(count, dtype=np.int64)
         rates = np.array(self._base_rates(steps), dtype=np.float64)          # a copy of its own
         bad = ~np.isfinite(rates) | (rates < 0)
