@@ -314,9 +314,25 @@ FNN_VECTORISED static void VFN(dropout)(const REAL *x, REAL *y, fnn_int n_b, fnn
         const uint32_t base = key + (uint32_t)((first_row + b) * n_o);
         const REAL *xr = x + b * n_o;
         REAL *yr = y + b * n_o;
-        for (fnn_int o = 0; o < n_o; o++) {    /* divided whether kept or not: a select, which vectorises */
-            REAL scaled = xr[o] / keep_;
-            yr[o] = fnn_hash32(base + (uint32_t)o) < threshold ? scaled : 0;
+        /* divided whether kept or not, then the bits of the quotient anded with all ones (kept)
+         * or zeros: a select written as a ternary was left scalar, with a branch (GCC does not
+         * if-convert it under -ftrapping-math), and cost a quarter of the products' time */
+        if (sizeof(REAL) == sizeof(uint32_t)) {
+            for (fnn_int o = 0; o < n_o; o++) {
+                REAL scaled = xr[o] / keep_;
+                uint32_t bits, mask = 0u - (uint32_t)(fnn_hash32(base + (uint32_t)o) < threshold);
+                memcpy(&bits, &scaled, sizeof bits);
+                bits &= mask;
+                memcpy(yr + o, &bits, sizeof bits);
+            }
+        } else {
+            for (fnn_int o = 0; o < n_o; o++) {
+                REAL scaled = xr[o] / keep_;
+                uint64_t bits = 0, mask = (uint64_t)0 - (uint64_t)(fnn_hash32(base + (uint32_t)o) < threshold);
+                memcpy(&bits, &scaled, sizeof(REAL));
+                bits &= mask;
+                memcpy(yr + o, &bits, sizeof(REAL));
+            }
         }
     }
 }
