@@ -208,7 +208,7 @@ FNN_TARGET_AVX2 static int build_sparse(struct workspace *w, int trans_a, const 
     float *val = w->a;
     int32_t *pos = w->sparse_p, *start = w->sparse_start, *end = w->sparse_end;
     ptrdiff_t most = (ptrdiff_t)mc * k * SPARSE_MOST_PERCENT / 100, u = 0;
-    if (!trans_a) {             /* row r of op(A) is a stored row: its values 8 at a time, those kept moved to the front */
+    if (!trans_a) {     /* row r of op(A) is a stored row: its values 8 at a time, those kept moved to the front */
         if (most > (ptrdiff_t)MC * KC - 8) most = (ptrdiff_t)MC * KC - 8;   /* (room for 8 more) */
         for (int r = 0; r < mc; r++) {
             const float *row = a_row(a, lda, a_rows, ic + r);
@@ -245,7 +245,8 @@ FNN_TARGET_AVX2 static int build_sparse(struct workspace *w, int trans_a, const 
             __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
             __m256 x[8], any = zero;
             for (int i = 0; i < 8; i++) {
-                x[i] = i >= rows_p ? zero : cols == 8 ? _mm256_loadu_ps(src[i] + r0) : _mm256_maskload_ps(src[i] + r0, in);
+                x[i] = i >= rows_p ? zero
+                       : cols == 8 ? _mm256_loadu_ps(src[i] + r0) : _mm256_maskload_ps(src[i] + r0, in);
                 any = _mm256_or_ps(any, x[i]);      /* (bits: ±0 alone leaves it equal to 0) */
             }
             if (_mm256_movemask_ps(_mm256_cmp_ps(any, zero, _CMP_NEQ_UQ)) == 0) continue;   /* 64 zeros */
