@@ -282,6 +282,20 @@ FNN_TARGET_AVX2 static ptrdiff_t sparse_block(struct workspace *w, int mc, int p
     return terms;
 }
 
+/* acc[0 .. V) += Σ_s val[s]·B[pos[s]] for s in [s, e): one row's chain (B's row p at
+ * b + (p − pc)·ldb) */
+FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_chain(__m256 acc[4], const int V, const float *val,
+                                                           const int32_t *pos, int s, int e, int pc,
+                                                           const float *b, ptrdiff_t ldb)
+{
+    for (; s < e; s++) {
+        const float *bp = b + (ptrdiff_t)(pos[s] - pc) * ldb;
+        __m256 a = _mm256_broadcast_ss(val + s);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[v] = _mm256_fmadd_ps(a, _mm256_loadu_ps(bp + 8 * v), acc[v]);
+    }
+}
+
 /* rows 0 .. mc-1 of C's strip of nr ≤ 8·V columns, c at row 0, two rows at a time:
  * C := alpha·Σ_s val[s]·B[sparse_p[s]] + beta·C over each row's values in this block, then the
  * epilogue (w and v at C's offsets, the gate's rows 0 .. mc-1); B's row p at b + (p − pc)·ldb,
@@ -312,18 +326,8 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_strip_body(const struct wor
                 y[v] = _mm256_fmadd_ps(ay, _mm256_loadu_ps(by + 8 * v), y[v]);
             }
         }
-        for (; s < e; s++) {                    /* then the longer one's rest */
-            const float *bx = b + (ptrdiff_t)(pos[s] - pc) * ldb;
-            __m256 ax = _mm256_broadcast_ss(val + s);
-#pragma GCC unroll 4
-            for (int v = 0; v < V; v++) x[v] = _mm256_fmadd_ps(ax, _mm256_loadu_ps(bx + 8 * v), x[v]);
-        }
-        for (; t < f; t++) {
-            const float *by = b + (ptrdiff_t)(pos[t] - pc) * ldb;
-            __m256 ay = _mm256_broadcast_ss(val + t);
-#pragma GCC unroll 4
-            for (int v = 0; v < V; v++) y[v] = _mm256_fmadd_ps(ay, _mm256_loadu_ps(by + 8 * v), y[v]);
-        }
+        sparse_chain(x, V, val, pos, s, e, pc, b, ldb);     /* then the longer one's rest */
+        sparse_chain(y, V, val, pos, t, f, pc, b, ldb);
         ptrdiff_t at = (ptrdiff_t)r * ldc;
         store_row16(&st0, x[0], x[1], c + at, at, r, epi);
         if (two) store_row16(&st0, y[0], y[1], c + at + ldc, at + ldc, r + 1, epi);

@@ -72,11 +72,9 @@ class Optimizer:
     def rates(self, first_step, count):
         """The learning rate of each of the steps first_step .. first_step + count - 1, as
         float64; a schedule that gives a negative or non-finite rate is a ValueError."""
-        if isinstance(self.learning_rate, float):       # a constant rate: checked once, not per step
-            if not (math.isfinite(self.learning_rate) and self.learning_rate >= 0):
-                raise ValueError(f"the learning-rate schedule {self.learning_rate!r} gave {self.learning_rate} "
-                                 f"at step {first_step}; a rate must be a finite number >= 0")
-            return np.full(count, self.learning_rate)
+        lr = self.learning_rate
+        if isinstance(lr, float) and math.isfinite(lr) and lr >= 0:
+            return np.full(count, lr)       # a valid constant: checked once, not per step
         steps = first_step + np.arange(count, dtype=np.int64)
         rates = np.array(self._base_rates(steps), dtype=np.float64)          # a copy of its own
         bad = ~np.isfinite(rates) | (rates < 0)
