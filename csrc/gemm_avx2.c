@@ -201,7 +201,7 @@ FNN_TARGET_AVX2 static void pack_bt(const float *b, ptrdiff_t ldb, ptrdiff_t p0,
  * Returns 1, or 0 when more than SPARSE_MOST_PERCENT of the block's values are not 0 (or, for
  * op(A) = Aᵀ, k > KC): the block is then packed as panels. */
 FNN_TARGET_AVX2 static int build_sparse(struct workspace *w, int trans_a, const float *a, ptrdiff_t lda,
-                                        const ptrdiff_t *a_rows, int ic, int mc, int k)
+                                        const ptrdiff_t *a_rows, int ic, int mc, int k, int kc_step)
 {
     const __m256 zero = _mm256_setzero_ps();
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -209,30 +209,41 @@ FNN_TARGET_AVX2 static int build_sparse(struct workspace *w, int trans_a, const 
     int32_t *pos = w->sparse_p, *start = w->sparse_start, *end = w->sparse_end;
     ptrdiff_t most = (ptrdiff_t)mc * k * SPARSE_MOST_PERCENT / 100, u = 0;
     if (!trans_a) {     /* row r of op(A) is a stored row: its values 8 at a time, those kept moved to the front */
-        if (most > (ptrdiff_t)MC * KC - 8) most = (ptrdiff_t)MC * KC - 8;   /* (room for 8 more) */
+        /* every group of 8 stored, its values kept at the front (no branch on which are kept:
+         * on MNIST's rows, runs of zeros and of pixels alternate unpredictably); the bound is
+         * checked row by row, with room for one more row and 8 values past it */
+        if (most > (ptrdiff_t)MC * KC - k - 8) most = (ptrdiff_t)MC * KC - k - 8;
+        /* and where each block of depth after the first starts, as the group holding its first
+         * column goes by (sparse_block finds the others by search) */
+        int cuts = (k - 1) / kc_step < SPARSE_CUTS ? (k - 1) / kc_step : SPARSE_CUTS;
+        w->n_sparse_cuts = cuts;
         for (int r = 0; r < mc; r++) {
+            if (u > most) return 0;
             const float *row = a_row(a, lda, a_rows, ic + r);
             start[r] = (int32_t)u;
-            for (int p = 0; p < k; p += 8) {
+            int p = 0, next_cut = kc_step, j = 0;
+            for (;; p += 8) {
                 __m256 x = k - p >= 8 ? _mm256_loadu_ps(row + p)
                                       : _mm256_maskload_ps(row + p, _mm256_cmpgt_epi32(_mm256_set1_epi32(k - p), lane));
                 unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, zero, _CMP_NEQ_UQ));
-                if (bits == 0) continue;
-                if (u > most) return 0;
+                for (; j < cuts && next_cut < p + 8; j++, next_cut += kc_step)    /* a block starts in this group */
+                    w->sparse_cut[r][j] = (int32_t)u + FNN_POPCOUNT(bits & ((1u << (next_cut - p)) - 1));
                 __m256i perm = _mm256_loadu_si256((const __m256i *)left_pack[bits]);
                 _mm256_storeu_ps(val + u, _mm256_permutevar8x32_ps(x, perm));
                 _mm256_storeu_si256((__m256i *)(pos + u),
                                     _mm256_permutevar8x32_epi32(_mm256_add_epi32(_mm256_set1_epi32(p), lane), perm));
                 u += FNN_POPCOUNT(bits);
+                if (p + 8 >= k) break;
             }
             end[r] = (int32_t)u;
         }
-        return 1;
+        return u <= most;
     }
     /* op(A) = Aᵀ: row r of op(A) is column ic + r of the stored rows p (the samples of a batch,
      * for dW).  Blocks of 8 stored rows × 8 columns, transposed, each row r of op(A) written to
      * a room of its own, rs values (8 more than it can fill, rounded: no store lands past it) */
     if (k > KC) return 0;
+    w->n_sparse_cuts = 0;
     int rs = (k + 7) & ~7;
     for (int r = 0; r < mc; r++) start[r] = end[r] = r * rs;
     for (int p = 0; p < k; p += 8) {
@@ -265,17 +276,29 @@ FNN_TARGET_AVX2 static int build_sparse(struct workspace *w, int trans_a, const 
     return u <= most;
 }
 
-/* sparse_lo[r], sparse_hi[r] := row r's values at columns pc .. pc+kc-1 (of k), the blocks of
- * depth taken in order from pc = 0; returns how many values the block's rows hold */
-FNN_TARGET_AVX2 static ptrdiff_t sparse_block(struct workspace *w, int mc, int pc, int kc, int k)
+/* sparse_lo[r], sparse_hi[r] := row r's values at columns pc .. pc+kc-1 (of k), block j of
+ * depth, the blocks taken in order from pc = 0; returns how many values the block's rows hold */
+FNN_TARGET_AVX2 static ptrdiff_t sparse_block(struct workspace *w, int mc, int j, int pc, int kc, int k)
 {
     ptrdiff_t terms = 0;
     for (int r = 0; r < mc; r++) {
         int32_t lo = pc == 0 ? w->sparse_start[r] : w->sparse_hi[r], hi = lo;
         if (pc + kc >= k)       /* the last block (the only one for dW): the rest */
             hi = w->sparse_end[r];
-        else
-            while (hi < w->sparse_end[r] && w->sparse_p[hi] < pc + kc) hi++;
+        else if (j < w->n_sparse_cuts)      /* found while listing */
+            hi = w->sparse_cut[r][j];
+        else {                  /* the columns below pc + kc, 8 at a time: the list is in order of p, so
+                                 * they are the lanes up to the first at or past it (the trailing ones of
+                                 * `below`); lanes past the row's end are read but not taken */
+            const __m256i limit = _mm256_set1_epi32(pc + kc);
+            for (int32_t e = w->sparse_end[r]; hi < e;) {
+                __m256i p8 = _mm256_loadu_si256((const __m256i *)(w->sparse_p + hi));
+                unsigned below = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, p8)));
+                int n_below = FNN_POPCOUNT(below & ~(below + 1));
+                hi = hi + n_below < e ? hi + n_below : e;
+                if (n_below < 8) break;
+            }
+        }
         w->sparse_lo[r] = lo, w->sparse_hi[r] = hi;
         terms += hi - lo;
     }
@@ -301,7 +324,7 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_chain(__m256 acc[4], const 
  * epilogue (w and v at C's offsets, the gate's rows 0 .. mc-1); B's row p at b + (p − pc)·ldb,
  * 8·V values (a strip, zero-padded past nr when packed).  V vectors of accumulators per row: a
  * narrow strip (a layer of 100: 32, 32, 32 and 4 columns) multiplies no more than it needs */
-FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_strip_body(const struct workspace *w, const int V, int mc, int pc,
+FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_strip_body(struct workspace *w, const int V, int mc, int pc,
                                                                 int nr, const float *b, ptrdiff_t ldb, float alpha,
                                                                 float beta, float *c, ptrdiff_t ldc,
                                                                 const struct epilogue *epi)
@@ -317,6 +340,9 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_strip_body(const struct wor
         int two = r + 1 < mc;
         int s = w->sparse_lo[r], e = w->sparse_hi[r];
         int t = two ? w->sparse_lo[r + 1] : 0, f = two ? w->sparse_hi[r + 1] : 0;
+        /* the stream's lines on the side, spread over the pairs of rows (see side_work_of_terms) */
+        struct side_run run = side_run(&w->stream, (e - s + f - t) / 4);
+        for (ptrdiff_t line = 0; line < run.n; line++) _mm_prefetch(run.line + 64 * line, _MM_HINT_T0);
         for (; s < e && t < f; s++, t++) {      /* the two chains side by side */
             const float *bx = b + (ptrdiff_t)(pos[s] - pc) * ldb, *by = b + (ptrdiff_t)(pos[t] - pc) * ldb;
             __m256 ax = _mm256_broadcast_ss(val + s), ay = _mm256_broadcast_ss(val + t);
@@ -338,7 +364,7 @@ FNN_TARGET_AVX2 static FNN_ALWAYS_INLINE void sparse_strip_body(const struct wor
     }
 }
 
-FNN_TARGET_AVX2 FNN_NOINLINE static void sparse_strip(const struct workspace *w, int mc, int pc, int nr,
+FNN_TARGET_AVX2 FNN_NOINLINE static void sparse_strip(struct workspace *w, int mc, int pc, int nr,
                                                       const float *b, ptrdiff_t ldb, float alpha, float beta,
                                                       float *c, ptrdiff_t ldc, const struct epilogue *epi)
 {

@@ -39,14 +39,14 @@ TARGET static const struct update_share *update_share(struct pending_update *u, 
 }
 
 #ifdef SPARSE_PANELS
-/* the work on the side of a sparse strip: the lines of the stream and the share of the pending
- * momentum step that a panel's kernel would take over that many steps */
+/* the work on the side of a sparse strip: the share of the pending momentum step that a
+ * panel's kernel would take over that many steps (the strip fetches the stream's lines itself,
+ * a few for each pair of rows: one run here, for the whole strip, left most of a batch's
+ * rows unfetched) */
 TARGET static void side_work_of_terms(struct workspace *w, ptrdiff_t terms)
 {
     struct update_share share_buffer;
     const struct update_share *share;
-    struct side_run run = side_run(&w->stream, (int)terms);
-    for (ptrdiff_t line = 0; line < run.n; line++) _mm_prefetch(run.line + 64 * line, _MM_HINT_T0);
     if (w->update.n - w->update.done >= 16 && (share = update_share(&w->update, terms, &share_buffer)) != NULL)
         for (ptrdiff_t q = 0; q < share->n_vectors; q++) update_vector(share, q);
 }
@@ -83,19 +83,22 @@ int ISA(fnn_gemm_blocked)(FNN_GEMM_BLOCKED_ARGS)
         int mc = m - ic < MC ? m - ic : MC;
 #ifdef SPARSE_PANELS
         /* skip_zeros on a block with few values not 0: sparse rows rather than panels, for
-         * dW (op(A) = Aᵀ) and for the forward product of a layer wider than ROWS_IN_PLACE_N,
-         * where compacted rows read in place stay faster.  30,000 MNIST images in batches of
-         * 100, one Zen 3 core, panels against sparse rows: 784 -> 64, forward 0.040 s against
-         * 0.045, dW 0.056 against 0.034; 784 -> 512, forward 0.29 against 0.14, dW 0.27
-         * against 0.135 */
-        int sparse = skip_zeros && (trans_a || n > ROWS_IN_PLACE_N)
-                     && build_sparse(w, trans_a, a, lda, a_rows, ic, mc, k);
+         * dW (op(A) = Aᵀ) and for the forward product of a layer wider than one strip of B;
+         * a narrower one (784 -> 10, 784 -> 24) keeps compacted panels, whose rows of B are
+         * shorter than a vector's worth of columns per value.  30,000 MNIST images in batches
+         * of 100, one Zen 3 core, panels against sparse rows: 784 -> 512, forward 0.29 s
+         * against 0.14, dW 0.27 against 0.135; 784 -> 64, dW 0.056 against 0.034; net A's epoch 0.196 s against 0.190, its
+         * predict of the 10,000 test images 13.4 ms against 11.7; 784 -> 10 0.087 s against
+         * 0.101, 784 -> 24 -> 10 0.101 against 0.108 */
+        int blocks = (k + DEPTH_BLOCK - 1) / DEPTH_BLOCK, kc_step = (k + blocks - 1) / blocks;
+        int sparse = skip_zeros && (trans_a || n > NR)
+                     && build_sparse(w, trans_a, a, lda, a_rows, ic, mc, k, kc_step);
         ptrdiff_t sparse_terms = 0;     /* the values the block's rows hold in this depth block */
 #else
         const int sparse = 0;
         (void)sparse;
-#endif
         int blocks = (k + DEPTH_BLOCK - 1) / DEPTH_BLOCK, kc_step = (k + blocks - 1) / blocks;
+#endif
         for (int pc = 0; pc < k; pc += kc_step) {
             int kc = k - pc < kc_step ? k - pc : kc_step;
             float beta_block = pc == 0 ? beta : 1.0f;       /* later blocks add to C */
@@ -108,7 +111,7 @@ int ISA(fnn_gemm_blocked)(FNN_GEMM_BLOCKED_ARGS)
             int packed_from = (!skip_zeros && trans_a && n <= 4 * NR) || rows_in_place ? mc - mc % mr_panel : 0;
             int32_t (*kept)[KC] = skip_zeros ? w->kept : NULL;
 #ifdef SPARSE_PANELS
-            if (sparse) sparse_terms = sparse_block(w, mc, pc, kc, k), packed_from = mc, kept = NULL;
+            if (sparse) sparse_terms = sparse_block(w, mc, pc / kc_step, pc, kc, k), packed_from = mc, kept = NULL;
 #endif
             if (packed_from < mc) {
                 float *dst = ap + (ptrdiff_t)packed_from * kc;

@@ -15,6 +15,7 @@
                          * against 448: dX of net B 92 -> 99 GFLOP/s, its forward 110 -> 112) */
 #define MC 140          /* rows of one packed block (a multiple of both panel heights) */
 #define ROWS_IN_PLACE_N 128   /* most columns of C for which rows of A are read in place */
+#define SPARSE_CUTS 8   /* blocks of depth whose start in each sparse row is found as it is listed */
 #define SIDE_EVERY 4    /* steps of the micro-kernel per line it fetches on the side        */
 #define UPDATE_EVERY 4      /* steps of the micro-kernel per 16 values it updates on the side */
 #define UPDATE_AHEAD 32     /* vectors ahead of the one updated whose w and v are prefetched
@@ -84,6 +85,9 @@ struct workspace {
     int32_t sparse_p[MC * KC];                  /* sparse rows: the column p of each value kept (in a) */
     int32_t sparse_start[MC], sparse_end[MC];   /* row r's values: from sparse_start[r] to sparse_end[r] */
     int32_t sparse_lo[MC], sparse_hi[MC];       /* and those of the current block of depth */
+    int32_t sparse_cut[MC][SPARSE_CUTS];        /* where row r's values of block j + 1 start (the
+                                                 * first n_sparse_cuts blocks after the first) */
+    int n_sparse_cuts;
     struct stream stream;
     struct pending_update update;
 };

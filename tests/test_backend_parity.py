@@ -340,12 +340,14 @@ def test_forward_on_mostly_zero_inputs_skips_them_and_still_counts_nonfinite(mon
 
 
 @pytest.mark.parametrize("sizes, activations", [((784, 1024, 1024, 10), ("relu", "linear", "softmax")),
-                                                 ((50, 129, 200, 130, 33), ("linear", "relu", "relu", "tanh"))])
+                                                 ((50, 129, 200, 130, 33), ("linear", "relu", "relu", "tanh")),
+                                                 ((784, 64, 64, 10), ("relu", "relu", "softmax"))])
 @pytest.mark.parametrize("chunk, n_workers", [(140, 1), (37, 1), (64, 2)])
 @pytest.mark.parametrize("density", [1.0, 0.2])
 def test_forward_with_packed_wide_weights_equals_one_chunk(sizes, activations, chunk, n_workers, density):
-    """predict packs the weights of a relu or linear layer wider than 128 units once per call
-    when more than one chunk reads them (strips of 32 columns, the last zero-padded): the
+    """predict packs the weights of a relu or linear layer wider than 128 units (the first
+    layer's over mostly-zero rows when wider than 32, which sparse rows read as strips) once
+    per call when more than one chunk reads them (strips of 32 columns, the last zero-padded): the
     outputs are bit for bit those of one chunk (weights read in place), with or without the
     first layer skipping zeros, and agree with the NumPy backend.  (Through BLAS nothing is
     packed, and a product's rounding may depend on its number of rows: close, not equal.)"""

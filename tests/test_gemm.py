@@ -156,7 +156,8 @@ def mostly_zeros(rng, shape, density):
 
 
 @pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("n_data, k_cols, n_picked, n", GATHERED + [(2000, 784, 1030, 1024), (600, 784, 14, 10)])
+@pytest.mark.parametrize("n_data, k_cols, n_picked, n",
+                         GATHERED + [(2000, 784, 1030, 1024), (600, 784, 14, 10), (300, 2600, 40, 150)])
 def test_skipping_zero_columns_changes_nothing(n_data, k_cols, n_picked, n, trans_a):
     """skip_zeros packs each panel of op(A) without the columns that are zero in all its rows
     and meets only B's matching rows: the sums are the same terms in the same order less

@@ -483,12 +483,14 @@ def test_mostly_zero_data_trains_the_same_with_its_zeros_skipped(monkeypatch, wo
 
 @pytest.mark.parametrize("workers, split", [(1, "batch"), (2, "batch"), (2, "units")])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_wide_layers_train_the_same_with_their_delta_packed_once(monkeypatch, workers, split, sparse):
-    """A layer wider than PACKED_WIDER_THAN units has its δ packed once per step into the
-    strips fastnn's kernel reads, and every block of its dW rows (the first layer's read in
-    place from the data, skipping zeros or not) multiplies that packed δ instead of packing
-    it again: losses, weights and gradients are bit for bit those of products that read δ
-    where it lies, by one worker or two, whichever way they share a step (1030 columns: the
+@pytest.mark.parametrize("width", [1030, 100])
+def test_wide_layers_train_the_same_with_their_delta_packed_once(monkeypatch, workers, split, sparse, width):
+    """A layer wider than PACKED_WIDER_THAN units (and the first, over mostly-zero data, when
+    wider than SPARSE_WIDER_THAN) has its δ packed once per step into the strips fastnn's
+    kernel reads, and every block of its dW rows (the first layer's read in place from the
+    data, skipping zeros or not) multiplies that packed δ instead of packing it again:
+    losses, weights and gradients are bit for bit those of products that read δ where it
+    lies, by one worker or two, whichever way they share a step (1030 and 100 columns: the
     last strip of 32 is zero-padded)."""
     from fastnn._kernels import _blas, train
     rng = np.random.default_rng(5)
@@ -500,19 +502,20 @@ def test_wide_layers_train_the_same_with_their_delta_packed_once(monkeypatch, wo
     results = []
     for wider_than in (train.PACKED_WIDER_THAN, 1 << 30):        # 1 << 30: nothing is packed
         monkeypatch.setattr(train, "PACKED_WIDER_THAN", wider_than)
-        model = Sequential([Dense(1030, activation="relu", input_shape=(300,)), Dense(256, activation="relu"),
+        monkeypatch.setattr(train, "SPARSE_WIDER_THAN", wider_than)
+        model = Sequential([Dense(width, activation="relu", input_shape=(300,)), Dense(256, activation="relu"),
                             Dense(10, activation="softmax")], seed=3)
         model.compile(loss="sparse_categorical_crossentropy", optimizer=SGD(lr=0.05, momentum=0.9))
         x_, labels, Y, w = model._prepare(x, y)
         trainer = model._training_buffers(40, n_workers=workers, split=split)
-        assert (trainer._packed_delta is not None) == (wider_than < 1030 and _blas.sgemm_kernel() != "blas")
+        assert (trainer._packed_delta is not None) == (wider_than < 256 and _blas.sgemm_kernel() != "blas")
         losses = np.zeros(3)
         assert trainer.train(x_, labels, Y, w, order, 0, 3, 0.05, 0.0, 0.9, False, 0, losses, 1)[0] == 3
         results.append([losses] + model.get_weights() + [layer.dW.copy() for layer in model.layers])
     assert np.all(np.isfinite(results[0][0]))
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
-    untrained = Sequential([Dense(1030, activation="relu", input_shape=(300,))], seed=3).get_weights()[0]
+    untrained = Sequential([Dense(width, activation="relu", input_shape=(300,))], seed=3).get_weights()[0]
     assert np.abs(results[0][1] - untrained).max() > 1e-4        # it trained
 
 

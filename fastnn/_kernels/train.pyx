@@ -116,6 +116,10 @@ DEF DW_BLOCK_VALUES = 30720
 # of an Intel Xeon with AVX-512: net B's predict 14.8k -> 18.6k samples/s, and dW of a
 # 1024-wide layer in blocks of 30 rows 110 -> 140 GFLOP/s.  Read when a call starts.
 PACKED_WIDER_THAN = 128
+# On AVX2, a product over mostly-zero rows (MNIST's) reads them as sparse rows against packed
+# strips of B when B is wider than this (gemm_driver.h): the first layer's weights are then
+# packed once for predict whatever their width.
+SPARSE_WIDER_THAN = 32
 # Fewest weights (a worker's rows of a layer) whose update runs inside the products: below
 # it (Iris' layers) the update is a few cache lines, cheaper than the extra products it takes.
 DEF SIDE_UPDATE_VALUES = 4096
@@ -225,6 +229,7 @@ cdef struct Shared:   # what the workers of one train() call share
     float *packed_delta           # float32: per worker, a layer's δ packed for its dW products (or NULL)
     Py_ssize_t packed_delta_len   # floats of one worker's packed δ
     Py_ssize_t packed_wider_than  # layers wider than this have their δ packed
+    Py_ssize_t packed_first_wider_than    # and the first, over mostly-zero data
     bint by_units
     double *norm_parts  # deferred updates: per worker, the squared norms of its share of each W and b
     bint first_by_units # split by batch, but the first layer by units (see _forward_first_by_units)
@@ -555,7 +560,7 @@ cdef class Trainer:
     cdef bint is_float
     cdef object dtype, _keep, _alpha, _label_buffer, _Y_buffer, _w_buffer, _scratch, _norm_parts, _probs
     cdef readonly object _packed_delta
-    cdef Py_ssize_t _packed_wider_than
+    cdef Py_ssize_t _packed_wider_than, _packed_first_wider_than
     cdef readonly Py_ssize_t last_batch_size
     cdef readonly bint penalised
 
@@ -686,9 +691,11 @@ cdef class Trainer:
         self._scratch = np.zeros((n_workers, 2 * DW_BLOCK_VALUES), dtype=dtype)
         self._norm_parts = np.zeros((n_workers, 2 * self.n_layers), dtype=np.float64)
         # float32 on fastnn's kernel: room for the widest δ packed, where a layer is wide enough
+        # (or is the first, whose dW over mostly-zero data reads δ as strips: SPARSE_WIDER_THAN)
         self._packed_wider_than = PACKED_WIDER_THAN
-        widest = max([layer[0].shape[1] for layer in layers if layer[0].shape[1] > self._packed_wider_than],
-                     default=0)
+        self._packed_first_wider_than = min(PACKED_WIDER_THAN, SPARSE_WIDER_THAN)
+        widest = max([layer[0].shape[1] for i, layer in enumerate(layers) if layer[0].shape[1]
+                      > (self._packed_first_wider_than if i == 0 else self._packed_wider_than)], default=0)
         size = packed_weights_size(<int> self.batch_size, <int> widest) if self.is_float and widest else 0
         self._packed_delta = np.zeros((n_workers, size), dtype=np.float32) if size > 0 else None
         self.last_batch_size = 0
@@ -837,6 +844,7 @@ cdef class Trainer:
         shared.packed_delta = <float *> addr(self._packed_delta)
         shared.packed_delta_len = self._packed_delta.shape[1] if self._packed_delta is not None else 0
         shared.packed_wider_than = self._packed_wider_than
+        shared.packed_first_wider_than = self._packed_first_wider_than
         shared.by_units = self.by_units
         shared.norm_parts = <double *> addr(self._norm_parts)
         shared.first_by_units = self.first_by_units
@@ -1358,9 +1366,13 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     # blocks stay: one product over all the rows measured slower (14-row panels)
     cdef bint compacted = (floating is float and samples != NULL and s.loop.sparse_X and not s.loop.nesterov
                            and not s.loop.general)
-    # a wide δ packed once for all the blocks' products (each would pack it again)
+    # a wide δ packed once for all the blocks' products (each would pack it again), and the
+    # first layer's over mostly-zero data, which its sparse rows read as strips (packed for
+    # each block of 140 rows of dW otherwise: 4% of the MNIST drop-in's epoch)
     cdef float *delta_packed = NULL
-    if (floating is float and s.packed_delta != NULL and L.n_out > s.packed_wider_than
+    if (floating is float and s.packed_delta != NULL
+            and L.n_out > (s.packed_first_wider_than if samples != NULL and s.loop.sparse_X else s.packed_wider_than)
+            and packed_weights_size(<int> m, L.n_out) <= s.packed_delta_len
             and pack_weights(<int> m, L.n_out, <float *> L.delta, L.n_out,
                              s.packed_delta + worker * s.packed_delta_len)):
         delta_packed = s.packed_delta + worker * s.packed_delta_len
@@ -1855,6 +1867,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         free(packed_W)
         raise MemoryError()
     packed = []
+    sparse_X = _mostly_zeros(X)
     try:
         n_in = X.shape[1]
         for l in range(n_layers):
@@ -1863,9 +1876,12 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
                               delta=NULL, input=NULL, partial=NULL, s1W=NULL, s2W=NULL, s1b=NULL, s2b=NULL,
                               l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1, threshold=0, seed=0)
             packed_W[l] = NULL
-            # a wide relu or linear layer's weights, read by more than one chunk: packed once
+            # a wide relu or linear layer's weights, or the first layer's on mostly-zero rows (read
+            # as sparse rows, against strips of the weights), read by more than one chunk: packed once
             size = (packed_weights_size(n_in, weights[l].shape[1]) if dtype == _validate.float32
-                    and codes[l] in (FNN_RELU, FNN_LINEAR) and weights[l].shape[1] > PACKED_WIDER_THAN
+                    and codes[l] in (FNN_RELU, FNN_LINEAR)
+                    and (weights[l].shape[1] > PACKED_WIDER_THAN
+                         or (l == 0 and sparse_X and weights[l].shape[1] > SPARSE_WIDER_THAN))
                     and X.shape[0] > chunk else 0)
             if size > 0:
                 strips = np.empty(size, dtype=np.float32)
@@ -1883,7 +1899,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
         f.scratch = scratch_ptrs
         f.nonfinite[0] = f.nonfinite[1] = 0
         fnn_counter_init(&f.chunks)
-        f.sparse_X = _mostly_zeros(X)
+        f.sparse_X = sparse_X
         f.packed_W = packed_W
         with nogil:
             if n_workers == 1:
