@@ -1977,7 +1977,7 @@ cdef void _forward_rows(Forward *f, int worker, floating *tag) noexcept nogil:
             # (the first layer's product over mostly-zero rows leaves their all-zero columns out)
             if not (floating is float and l == 0 and f.sparse_X
                     and gemm_bias_relu(<int> m, L.n_out, L.n_in, <float *> I, <int> ld_I, <float *> L.W, L.n_out,
-                                       <float *> Z, <int> ld_Z, NULL, False, True)):
+                                       <float *> Z, <int> ld_Z, NULL, False, True, f.packed_W[l])):
                 gemm(NoTrans, NoTrans, <int> m, L.n_out, L.n_in, <floating> 1, I, <int> ld_I, <floating *> L.W,
                      L.n_out, <floating> 0, Z, <int> ld_Z)
             if l == 0 and check_after:      # ld_Z == n_out here
