@@ -519,6 +519,42 @@ def test_wide_layers_train_the_same_with_their_delta_packed_once(monkeypatch, wo
     assert np.abs(results[0][1] - untrained).max() > 1e-4        # it trained
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_hidden_layers_over_relu_and_dropout_train_the_same_as_sparse_rows(monkeypatch, workers, optimizer):
+    """A hidden layer whose input comes from a relu layer or a dropout (at least
+    SPARSE_INPUTS_FROM inputs, more than SPARSE_WIDER_THAN units) lets its float32 products,
+    forward and dW, read that input as sparse rows where a block has at most half of its
+    values not 0 (AVX2): the sums are the same terms less exact zeros, so losses, weights and
+    the trained model's outputs are bit for bit those of the products over every value, by
+    one worker or two, with SGD's update inside the products or RMSprop's beside them."""
+    from fastnn._kernels import train
+    from fastnn.layers import Dropout
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((300, 40)).astype(np.float32)
+    y = rng.integers(0, 5, 300)
+    # the second and third layers qualify (after a relu layer, after a dropout), not the others
+    assert [train._sparse_input(True, l, n_in, n_out, after) for l, n_in, n_out, after
+            in ((0, 40, 300, False), (1, 300, 260, True), (2, 260, 64, True), (3, 64, 5, True))] == [
+        False, True, True, False]
+    results = []
+    for inputs_from in (train.SPARSE_INPUTS_FROM, 1 << 30):         # 1 << 30: no layer reads sparse rows
+        monkeypatch.setattr(train, "SPARSE_INPUTS_FROM", inputs_from)
+        monkeypatch.setenv("FASTNN_NUM_THREADS", str(workers))
+        model = Sequential([Dense(300, activation="relu", input_shape=(40,)), Dense(260, activation="relu"),
+                            Dropout(0.3, seed=4), Dense(64, activation="relu"), Dense(5, activation="softmax")],
+                           seed=9)
+        model.compile(loss="sparse_categorical_crossentropy",
+                      optimizer=SGD(lr=0.05, momentum=0.9) if optimizer == "sgd" else optimizer)
+        history = model.fit(x, y, batch_size=50, epochs=3, verbose=0, seed=0)
+        results.append((history.history["loss"], model.get_weights(), model.predict(x)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+    assert results[0][0][-1] < results[0][0][0]                   # it trained
+
+
 @pytest.mark.parametrize("n_in, width, zeros", [(70, 2048, 0.0), (784, 64, 0.0), (3, 30730, 0.0), (784, 64, 0.85),
                                                (784, 200, 0.85)])
 def test_blocked_update_equals_whole_gradient_steps(n_in, width, zeros):

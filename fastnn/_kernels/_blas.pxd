@@ -60,7 +60,7 @@ cdef Py_ssize_t packed_weights_size(int k, int n) noexcept nogil
 cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noexcept nogil
 # C := op(A)·B, B packed by pack_weights; False, doing nothing, when float32 products go through BLAS.
 cdef bint gemm_packed(Trans trans_a, int m, int n, int k, const float *a, int lda, const float *b_packed,
-                      float *c, int ldc) noexcept nogil
+                      float *c, int ldc, bint skip_zeros=*) noexcept nogil
 
 # C := (A·op(B)) ⊙ [gate > 0] (row-major, A not transposed; gate m × n, ld_gate apart), the
 # gate applied as fastnn's kernel stores each tile of C: backpropagation's δ through a relu

@@ -150,12 +150,12 @@ cdef Py_ssize_t packed_weights_size(int k, int n) noexcept nogil:
 
 
 cdef bint gemm_packed(Trans trans_a, int m, int n, int k, const float *a, int lda, const float *b_packed,
-                      float *c, int ldc) noexcept nogil:
-    """C := op(A)·B with B packed by pack_weights. False, doing nothing, when float32 products
-    go through BLAS (or k = 0)."""
+                      float *c, int ldc, bint skip_zeros=False) noexcept nogil:
+    """C := op(A)·B with B packed by pack_weights (skip_zeros: as gemm_bias_relu's). False,
+    doing nothing, when float32 products go through BLAS (or k = 0)."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
-    return fnn_sgemm_packed(trans_a == Transpose, m, n, k, a, lda, NULL, b_packed, c, ldc, NULL, 0, 0) == 0
+    return fnn_sgemm_packed(trans_a == Transpose, m, n, k, a, lda, NULL, b_packed, c, ldc, NULL, 0, skip_zeros) == 0
 
 
 cdef bint pack_weights(int k, int n, const float *b, int ldb, float *packed) noexcept nogil:

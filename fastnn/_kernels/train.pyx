@@ -120,6 +120,9 @@ PACKED_WIDER_THAN = 128
 # strips of B when B is wider than this (gemm_driver.h): the first layer's weights are then
 # packed once for predict whatever their width.
 SPARSE_WIDER_THAN = 32
+# A hidden layer's input from a relu layer or a dropout is read as sparse rows too (when at most
+# half of a block's values are not 0) from this many inputs on (see _sparse_input).
+SPARSE_INPUTS_FROM = 256
 # Fewest weights (a worker's rows of a layer) whose update runs inside the products: below
 # it (Iris' layers) the update is a few cache lines, cheaper than the extra products it takes.
 DEF SIDE_UPDATE_VALUES = 4096
@@ -148,6 +151,8 @@ cdef struct Layer:
     double keep        # 1 − rate
     unsigned int threshold        # keep·2³² (0: no dropout)
     unsigned int seed
+    bint sparse_input  # the input is a relu layer's A or a dropout's D, often half zeros or more:
+                       # the float32 products over it (forward, dW) may read it as sparse rows
 
 
 cdef struct Counter:   # one metric's counts (see Counters)
@@ -607,6 +612,7 @@ cdef class Trainer:
             raise MemoryError()
         keep_alive = [X_buffer]         # every array a pointer below refers to
         n_in, previous_A = X_buffer.shape[1], X_buffer
+        previous_sparse = False
         if states is not None and len(states) != len(layers):
             raise ValueError(f"states needs one entry per layer ({len(layers)}), got {len(states)}")
         if penalties is not None and len(penalties) != len(layers):
@@ -666,9 +672,11 @@ cdef class Trainer:
                                    delta=addr(delta), input=addr(previous_A), partial=addr(partial),
                                    s1W=addr(s1W), s2W=addr(s2W), s1b=addr(s1b), s2b=addr(s2b),
                                    l1W=l1W, l2W=l2W, l1b=l1b, l2b=l2b, D=addr(D if threshold else None),
-                                   keep=keep, threshold=threshold, seed=seed)
+                                   keep=keep, threshold=threshold, seed=seed,
+                                   sparse_input=_sparse_input(self.is_float, l, n_in, n_out, previous_sparse))
             keep_alive += [W, b, vW, vb, dW, db, Z, A, delta, partial, s1W, s2W, s1b, s2b, D]
             n_in, previous_A = n_out, (D if threshold else A)
+            previous_sparse = code == FNN_RELU or threshold != 0
         out_act = activations[len(activations) - 1]
         needs = {SOFTMAX_CE: "softmax", FOCAL: "softmax", SIGMOID_BCE: "sigmoid"}.get(self.loss_kind)
         if self.loss_kind == EXP_POISSON:
@@ -694,8 +702,9 @@ cdef class Trainer:
         # (or is the first, whose dW over mostly-zero data reads δ as strips: SPARSE_WIDER_THAN)
         self._packed_wider_than = PACKED_WIDER_THAN
         self._packed_first_wider_than = min(PACKED_WIDER_THAN, SPARSE_WIDER_THAN)
-        widest = max([layer[0].shape[1] for i, layer in enumerate(layers) if layer[0].shape[1]
-                      > (self._packed_first_wider_than if i == 0 else self._packed_wider_than)], default=0)
+        widest = max([self.layers[i].n_out for i in range(self.n_layers) if self.layers[i].n_out
+                      > (self._packed_first_wider_than if i == 0 or self.layers[i].sparse_input
+                         else self._packed_wider_than)], default=0)
         size = packed_weights_size(<int> self.batch_size, <int> widest) if self.is_float and widest else 0
         self._packed_delta = np.zeros((n_workers, size), dtype=np.float32) if size > 0 else None
         self.last_batch_size = 0
@@ -1126,6 +1135,15 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
         loop.iteration += k
 
 
+def _sparse_input(bint is_float, int l, Py_ssize_t n_in, Py_ssize_t n_out, bint after_zeros):
+    """Whether layer l's float32 products read its input as sparse rows where they can (AVX2):
+    a hidden layer after a relu layer or a dropout (half its inputs 0 or more), at least
+    SPARSE_INPUTS_FROM inputs, and wider than SPARSE_WIDER_THAN units (below, the strips of the
+    sparse rows are too narrow to pay, gemm_driver.h). The kernel lists a block's rows only
+    when at most half of its values are not 0, else it multiplies panels as usual."""
+    return is_float and l > 0 and after_zeros and n_in >= SPARSE_INPUTS_FROM and n_out > SPARSE_WIDER_THAN
+
+
 cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, const float *X,
                                const fnn_int *index) noexcept nogil:
     """Rows lo .. lo + mw of layer l in one pass of fastnn's float32 kernel, which adds b and
@@ -1147,7 +1165,7 @@ cdef inline bint _forward_fused(Shared *s, int l, Py_ssize_t lo, Py_ssize_t mw, 
         return gemm_rows(NoTrans, <int> mw, L.n_out, L.n_in, X, L.n_in, <Py_ssize_t *> index, <float *> L.W, L.n_out,
                          target + lo * L.n_out, L.n_out, <float *> L.b, relu, s.loop.sparse_X)
     return gemm_bias_relu(<int> mw, L.n_out, L.n_in, <float *> L.input + lo * L.n_in, L.n_in, <float *> L.W,
-                          L.n_out, target + lo * L.n_out, L.n_out, <float *> L.b, relu)
+                          L.n_out, target + lo * L.n_out, L.n_out, <float *> L.b, relu, L.sparse_input)
 
 
 cdef void _gather_batch(Shared *s, int worker, Py_ssize_t start, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t mw,
@@ -1371,7 +1389,8 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
     # each block of 140 rows of dW otherwise: 4% of the MNIST drop-in's epoch)
     cdef float *delta_packed = NULL
     if (floating is float and s.packed_delta != NULL
-            and L.n_out > (s.packed_first_wider_than if samples != NULL and s.loop.sparse_X else s.packed_wider_than)
+            and L.n_out > (s.packed_first_wider_than if (samples != NULL and s.loop.sparse_X) or L.sparse_input
+                           else s.packed_wider_than)
             and packed_weights_size(<int> m, L.n_out) <= s.packed_delta_len
             and pack_weights(<int> m, L.n_out, <float *> L.delta, L.n_out,
                              s.packed_delta + worker * s.packed_delta_len)):
@@ -1394,7 +1413,7 @@ cdef void _update_weight_rows(Shared *s, int worker, Layer *L, Py_ssize_t m, dou
                       <float *> L.delta, L.n_out, <float *> g, L.n_out, NULL, False, s.loop.sparse_X, delta_packed)
         elif not (floating is float and delta_packed != NULL
                   and gemm_packed(Transpose, <int> (b1 - b0), L.n_out, <int> m, <float *> L.input + b0, L.n_in,
-                                  delta_packed, <float *> g, L.n_out)):
+                                  delta_packed, <float *> g, L.n_out, L.sparse_input)):
             _weight_gradient_rows(L, b0, b1, m, g, tag)
         if s.loop.deferred:
             pass                      # applied by _apply_deferred, once every gradient's norm is known
@@ -1745,7 +1764,7 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
                                              Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
                                              input=addr(acts[l]), partial=NULL, s1W=NULL, s2W=NULL,
                                              s1b=NULL, s2b=NULL, l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1,
-                                             threshold=0, seed=0)
+                                             threshold=0, seed=0, sparse_input=False)
     f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
     f.steps, f.n_workers, f.is_float = (n_samples + batch_size - 1) // batch_size, n_workers, dtype == _validate.float32
     try:
@@ -1874,7 +1893,8 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
             layers[l] = Layer(n_in=n_in, n_out=weights[l].shape[1], act=codes[l], W=addr(weights[l]),
                               b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
                               delta=NULL, input=NULL, partial=NULL, s1W=NULL, s2W=NULL, s1b=NULL, s2b=NULL,
-                              l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1, threshold=0, seed=0)
+                              l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1, threshold=0, seed=0,
+                              sparse_input=False)
             packed_W[l] = NULL
             # a wide relu or linear layer's weights, or the first layer's on mostly-zero rows (read
             # as sparse rows, against strips of the weights), read by more than one chunk: packed once
