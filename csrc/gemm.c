@@ -251,11 +251,11 @@ int fnn_sgemm_rows(int trans_a, int m, int n, int k, float alpha, const float *a
 
 int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                             const float *a, int lda, const float *b, int ldb,
-                            float beta, float *c, int ldc, const float *gate, int ld_gate)
+                            float beta, float *c, int ldc, const float *gate, int ld_gate, int skip_zeros)
 {
     if (k <= 0 || gate == NULL) return -1;
-    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate, 0,
-                 NULL);
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, NULL, 0, gate, ld_gate,
+                 skip_zeros, NULL);
 }
 
 int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -334,9 +334,9 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
 
 int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                             const float *a, int lda, const float *b, int ldb,
-                            float beta, float *c, int ldc, const float *gate, int ld_gate)
+                            float beta, float *c, int ldc, const float *gate, int ld_gate, int skip_zeros)
 {
-    (void)gate, (void)ld_gate;
+    (void)gate, (void)ld_gate, (void)skip_zeros;
     return fnn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

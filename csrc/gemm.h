@@ -38,11 +38,12 @@ int fnn_sgemm_bias_act(int trans_a, int trans_b, int m, int n, int k, float alph
  * where a gate value is not above 0, NaN included, C's is 0), applied to each tile of C as
  * it is stored for the last time: δ := (δ'·Wᵀ) ⊙ relu'(Z) of backpropagation through a relu
  * layer, with gate = A = relu(Z) (A > 0 exactly where Z > 0).  The values of
- * fnn_activation_backward_f32 after the product, bit for bit.  Returns -1, leaving C
- * untouched, where fnn_sgemm would, and for k = 0. */
+ * fnn_activation_backward_f32 after the product, bit for bit (skip_zeros: as in
+ * fnn_sgemm_bias_act, for a δ' that is mostly zeros, a relu layer's or a dropout's).
+ * Returns -1, leaving C untouched, where fnn_sgemm would, and for k = 0. */
 int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                             const float *a, int lda, const float *b, int ldb,
-                            float beta, float *c, int ldc, const float *gate, int ld_gate);
+                            float beta, float *c, int ldc, const float *gate, int ld_gate, int skip_zeros);
 
 /* fnn_sgemm_bias_act (B not transposed) with the rows of the stored A picked by index: row r
  * of A is row a_rows[r] of a (lda floats apart), read where it lies, no copy made.  So

@@ -525,9 +525,10 @@ def test_hidden_layers_over_relu_and_dropout_train_the_same_as_sparse_rows(monke
     """A hidden layer whose input comes from a relu layer or a dropout (at least
     SPARSE_INPUTS_FROM inputs, more than SPARSE_WIDER_THAN units) lets its float32 products,
     forward and dW, read that input as sparse rows where a block has at most half of its
-    values not 0 (AVX2): the sums are the same terms less exact zeros, so losses, weights and
-    the trained model's outputs are bit for bit those of the products over every value, by
-    one worker or two, with SGD's update inside the products or RMSprop's beside them."""
+    values not 0 (AVX2), and backpropagation's δ·Wᵀ reads a relu layer's δ so: the sums are
+    the same terms less exact zeros, so losses, weights and the trained model's outputs are
+    bit for bit those of the products over every value, by one worker or two, with SGD's
+    update inside the products or RMSprop's beside them."""
     from fastnn._kernels import train
     from fastnn.layers import Dropout
     rng = np.random.default_rng(11)

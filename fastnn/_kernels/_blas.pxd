@@ -66,4 +66,4 @@ cdef bint gemm_packed(Trans trans_a, int m, int n, int k, const float *a, int ld
 # gate applied as fastnn's kernel stores each tile of C: backpropagation's δ through a relu
 # layer with gate = its A. False, doing nothing, when float32 products go through BLAS (or k = 0).
 cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                             float *c, int ldc, const float *gate, int ld_gate) noexcept nogil
+                             float *c, int ldc, const float *gate, int ld_gate, bint skip_zeros=*) noexcept nogil

@@ -42,7 +42,7 @@ cdef extern from "gemm.h" nogil:
                        const float *bias, int relu, int skip_zeros)
     int fnn_sgemm_relu_gradient(int trans_a, int trans_b, int m, int n, int k, float alpha,
                                 const float *a, int lda, const float *b, int ldb,
-                                float beta, float *c, int ldc, const float *gate, int ld_gate)
+                                float beta, float *c, int ldc, const float *gate, int ld_gate, int skip_zeros)
     Py_ssize_t fnn_sgemm_packed_b_size(int k, int n)
     int fnn_sgemm_pack_b(int k, int n, const float *b, int ldb, float *packed)
     int fnn_sgemm_packed(int trans_a, int m, int n, int k, const float *a, int lda, const Py_ssize_t *a_rows,
@@ -259,14 +259,14 @@ def matmul(A, B, C, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
 
 
 cdef bint gemm_relu_gradient(Trans trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                             float *c, int ldc, const float *gate, int ld_gate) noexcept nogil:
+                             float *c, int ldc, const float *gate, int ld_gate, bint skip_zeros=False) noexcept nogil:
     """C := (A·op(B)) ⊙ [gate > 0] in one pass: fastnn's kernel zeroes C where gate is not
-    above 0 as it stores each tile. False, doing nothing, when float32 products go through
-    BLAS (or k = 0)."""
+    above 0 as it stores each tile (skip_zeros: as gemm_bias_relu's). False, doing nothing,
+    when float32 products go through BLAS (or k = 0)."""
     if not _own_sgemm or m <= 0 or n <= 0 or k <= 0:
         return False
     return fnn_sgemm_relu_gradient(0, trans_b == Transpose, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, gate,
-                                   ld_gate) == 0
+                                   ld_gate, skip_zeros) == 0
 
 
 def matmul_momentum(A, rows, B, C, W, V, float lr, float mu, *, skip_zeros=False, store_c=True):

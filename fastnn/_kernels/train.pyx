@@ -153,6 +153,7 @@ cdef struct Layer:
     unsigned int seed
     bint sparse_input  # the input is a relu layer's A or a dropout's D, often half zeros or more:
                        # the float32 products over it (forward, dW) may read it as sparse rows
+    bint sparse_delta  # δ is a relu layer's or a dropout's, as often zero: δ·Wᵀ may read it so
 
 
 cdef struct Counter:   # one metric's counts (see Counters)
@@ -673,7 +674,9 @@ cdef class Trainer:
                                    s1W=addr(s1W), s2W=addr(s2W), s1b=addr(s1b), s2b=addr(s2b),
                                    l1W=l1W, l2W=l2W, l1b=l1b, l2b=l2b, D=addr(D if threshold else None),
                                    keep=keep, threshold=threshold, seed=seed,
-                                   sparse_input=_sparse_input(self.is_float, l, n_in, n_out, previous_sparse))
+                                   sparse_input=_sparse_input(self.is_float, l, n_in, n_out, previous_sparse),
+                                   sparse_delta=l < len(layers) - 1 and _sparse_input(
+                                       self.is_float, l, n_out, n_in, code == FNN_RELU or threshold != 0))
             keep_alive += [W, b, vW, vb, dW, db, Z, A, delta, partial, s1W, s2W, s1b, s2b, D]
             n_in, previous_A = n_out, (D if threshold else A)
             previous_sparse = code == FNN_RELU or threshold != 0
@@ -1060,7 +1063,7 @@ cdef void _work(Shared *s, int worker, floating *tag) noexcept nogil:
                 if floating is float and layers[l - 1].act == FNN_RELU and gemm_relu_gradient(
                         Transpose, <int> mw, L.n_in, L.n_out, <float *> L.delta + lo * L.n_out, L.n_out,
                         <float *> L.W, L.n_out, <float *> layers[l - 1].delta + lo * L.n_in, L.n_in,
-                        <float *> layers[l - 1].A + lo * L.n_in, L.n_in):
+                        <float *> layers[l - 1].A + lo * L.n_in, L.n_in, L.sparse_delta):
                     if layers[l - 1].threshold:       # ... then dropout's mask: δ := δ ⊙ mask / keep
                         _dropout_rows(&layers[l - 1], <floating *> layers[l - 1].delta,
                                       <floating *> layers[l - 1].delta, lo, mw, t0 + k)
@@ -1140,7 +1143,9 @@ def _sparse_input(bint is_float, int l, Py_ssize_t n_in, Py_ssize_t n_out, bint 
     a hidden layer after a relu layer or a dropout (half its inputs 0 or more), at least
     SPARSE_INPUTS_FROM inputs, and wider than SPARSE_WIDER_THAN units (below, the strips of the
     sparse rows are too narrow to pay, gemm_driver.h). The kernel lists a block's rows only
-    when at most half of its values are not 0, else it multiplies panels as usual."""
+    when at most half of its values are not 0, else it multiplies panels as usual. The same
+    test, inputs and units swapped, says whether backpropagation's δ_l·W_lᵀ reads δ_l so
+    (layer l relu or followed by a dropout, not the output layer)."""
     return is_float and l > 0 and after_zeros and n_in >= SPARSE_INPUTS_FROM and n_out > SPARSE_WIDER_THAN
 
 
@@ -1764,7 +1769,7 @@ def gemm_floor(layer_sizes, Py_ssize_t batch_size, Py_ssize_t n_samples, dtype=n
                                              Z=addr(acts[l + 1]), A=NULL, delta=addr(deltas[l + 1]),
                                              input=addr(acts[l]), partial=NULL, s1W=NULL, s2W=NULL,
                                              s1b=NULL, s2b=NULL, l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1,
-                                             threshold=0, seed=0, sparse_input=False)
+                                             threshold=0, seed=0, sparse_input=False, sparse_delta=False)
     f.layers, f.n_layers, f.batch_size, f.n_samples = layers, n_layers, batch_size, n_samples
     f.steps, f.n_workers, f.is_float = (n_samples + batch_size - 1) // batch_size, n_workers, dtype == _validate.float32
     try:
@@ -1894,7 +1899,7 @@ def forward(X, weights, biases, activations, out, Py_ssize_t chunk=1024, int n_w
                               b=addr(biases[l]), vW=NULL, vb=NULL, dW=NULL, db=NULL, Z=NULL, A=NULL,
                               delta=NULL, input=NULL, partial=NULL, s1W=NULL, s2W=NULL, s1b=NULL, s2b=NULL,
                               l1W=0, l2W=0, l1b=0, l2b=0, D=NULL, keep=1, threshold=0, seed=0,
-                              sparse_input=False)
+                              sparse_input=False, sparse_delta=False)
             packed_W[l] = NULL
             # a wide relu or linear layer's weights, or the first layer's on mostly-zero rows (read
             # as sparse rows, against strips of the weights), read by more than one chunk: packed once
