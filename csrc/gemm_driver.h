@@ -81,23 +81,22 @@ int ISA(fnn_gemm_blocked)(FNN_GEMM_BLOCKED_ARGS)
 #endif
     for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
+        int blocks = (k + DEPTH_BLOCK - 1) / DEPTH_BLOCK, kc_step = (k + blocks - 1) / blocks;
 #ifdef SPARSE_PANELS
         /* skip_zeros on a block with few values not 0: sparse rows rather than panels, for
          * dW (op(A) = Aᵀ) and for the forward product of a layer wider than one strip of B;
          * a narrower one (784 -> 10, 784 -> 24) keeps compacted panels, whose rows of B are
          * shorter than a vector's worth of columns per value.  30,000 MNIST images in batches
          * of 100, one Zen 3 core, panels against sparse rows: 784 -> 512, forward 0.29 s
-         * against 0.14, dW 0.27 against 0.135; 784 -> 64, dW 0.056 against 0.034; net A's epoch 0.196 s against 0.190, its
-         * predict of the 10,000 test images 13.4 ms against 11.7; 784 -> 10 0.087 s against
-         * 0.101, 784 -> 24 -> 10 0.101 against 0.108 */
-        int blocks = (k + DEPTH_BLOCK - 1) / DEPTH_BLOCK, kc_step = (k + blocks - 1) / blocks;
+         * against 0.14, dW 0.27 against 0.135; 784 -> 64, dW 0.056 against 0.034; net A's
+         * epoch 0.196 s against 0.190, its predict of the 10,000 test images 13.4 ms against
+         * 11.7; 784 -> 10 0.087 s against 0.101, 784 -> 24 -> 10 0.101 against 0.108 */
         int sparse = skip_zeros && (trans_a || n > NR)
                      && build_sparse(w, trans_a, a, lda, a_rows, ic, mc, k, kc_step);
         ptrdiff_t sparse_terms = 0;     /* the values the block's rows hold in this depth block */
 #else
         const int sparse = 0;
         (void)sparse;
-        int blocks = (k + DEPTH_BLOCK - 1) / DEPTH_BLOCK, kc_step = (k + blocks - 1) / blocks;
 #endif
         for (int pc = 0; pc < k; pc += kc_step) {
             int kc = k - pc < kc_step ? k - pc : kc_step;
